@@ -1,0 +1,11 @@
+# The README's commands. Each one installs what it needs first and is safe to repeat.
+.PHONY: test lint unit demo bench
+
+test:
+	./scripts/test.sh
+
+lint:
+	./scripts/test.sh lint
+
+unit:
+	./scripts/test.sh unit

@@ -1,0 +1,1 @@
+"""Storage backends, one module per documented dotted path."""

@@ -1,0 +1,121 @@
+"""Errors raised by every backend.
+
+The tree, from what callers already catch down to what this package adds::
+
+    OSError
+    ├── FileNotFoundError ──┐
+    ├── FileExistsError ────┤
+    ├── PermissionError ────┤
+    └── StorageError ───────┴── NotFound, AlreadyExists, AccessDenied
+        └── (per backend) FTPStorageException, DropboxStorageException
+    django.core.exceptions.ImproperlyConfigured    bad or missing configuration
+    django.core.exceptions.SuspiciousFileOperation a name that would escape the storage
+
+So ``except FileNotFoundError`` and ``except StorageError`` both catch a missing object. Every
+translated error is raised ``from`` the SDK error it replaces, and its message never carries a
+secret (see :func:`redact`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import NoReturn
+
+__all__ = [
+    "AccessDenied",
+    "AlreadyExists",
+    "ErrorRule",
+    "NotFound",
+    "StorageError",
+    "raise_translated",
+    "redact",
+    "translate_errors",
+]
+
+
+class StorageError(OSError):
+    """A storage service failed in a way no more specific error describes."""
+
+
+class NotFound(StorageError, FileNotFoundError):
+    """The named object or directory does not exist."""
+
+
+class AlreadyExists(StorageError, FileExistsError):
+    """A create-only write found an object already stored under the name."""
+
+
+class AccessDenied(StorageError, PermissionError):
+    """The service refused the operation for lack of permission."""
+
+
+#: A rule maps SDK exceptions onto our tree: an exception class (or a predicate taking the
+#: exception) and the class to raise instead. Tables are checked in order, most specific first.
+ErrorRule = tuple["type[BaseException] | Callable[[BaseException], bool]", type[OSError]]
+
+_MASK = "********"
+# Mistakes in the calling code, not service failures: never disguised as a StorageError.
+_PROGRAMMING = (NotImplementedError, TypeError, io.UnsupportedOperation, AssertionError)
+
+
+def redact(text: str, secrets: Iterable[object]) -> str:
+    """Return ``text`` with every non-trivial secret value replaced by asterisks."""
+    for secret in secrets:
+        if isinstance(secret, bytes):
+            secret = secret.decode("utf-8", "replace")
+        if isinstance(secret, str) and len(secret) >= 4:
+            text = text.replace(secret, _MASK)
+    return text
+
+
+def _matches(
+    rule: type[BaseException] | Callable[[BaseException], bool], exc: BaseException
+) -> bool:
+    if isinstance(rule, type):
+        return isinstance(exc, rule)
+    return bool(rule(exc))
+
+
+def raise_translated(
+    exc: BaseException,
+    rules: Sequence[ErrorRule],
+    *,
+    name: str = "",
+    secrets: Iterable[object] = (),
+) -> NoReturn:
+    """Raise the error of our tree that ``rules`` assign to ``exc``, chained from it."""
+    if isinstance(exc, StorageError):
+        raise exc
+    target: type[OSError] = StorageError
+    for rule, cls in rules:
+        if _matches(rule, exc):
+            target = cls
+            break
+    detail = redact(f"{type(exc).__name__}: {exc}", secrets)
+    message = f"{name}: {detail}" if name else detail
+    raise target(message) from exc
+
+
+@contextlib.contextmanager
+def translate_errors(
+    rules: Sequence[ErrorRule],
+    *,
+    name: str = "",
+    secrets: Iterable[object] = (),
+    passthrough: tuple[type[BaseException], ...] = (),
+) -> Iterator[None]:
+    """Translate exceptions raised inside the block with :func:`raise_translated`.
+
+    Errors of our own tree, Django's configuration/suspicious-name errors and anything in
+    ``passthrough`` go through untouched.
+    """
+    from django.core.exceptions import ImproperlyConfigured, SuspiciousOperation
+
+    try:
+        yield
+    except (StorageError, ImproperlyConfigured, SuspiciousOperation, *_PROGRAMMING, *passthrough):
+        raise
+    except Exception as exc:
+        raise_translated(exc, rules, name=name, secrets=secrets)

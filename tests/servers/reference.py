@@ -1,0 +1,178 @@
+"""Reference storages for the conformance suite, and the HTTP server that serves their files.
+
+* Django's own ``FileSystemStorage`` and ``InMemoryStorage``: the behaviour we match.
+* ``DirectoryStorage``: this package's ``BaseStorage`` and ``StorageFile`` driven over a plain
+  directory, so the shared machinery (settings, names, overwrite policy, part uploads, range
+  reads) is held to the contract with no network service in the way.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import urllib.request
+import uuid
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from storages.base import BaseStorage
+from storages.errors import AccessDenied, AlreadyExists, NotFound
+from storages.files import StorageFile
+from storages.settings import Setting
+from tests.servers import ServerProcess, free_port
+
+
+class DirectoryFile(StorageFile):
+    """Parts are written as separate files and joined on completion, like an object store."""
+
+    _storage: DirectoryStorage
+
+    def _path(self) -> Path:
+        return self._storage.path_of(self._key)
+
+    def _stat(self) -> int:
+        path = self._path()
+        if not path.is_file():
+            raise FileNotFoundError(self.name)
+        return path.stat().st_size
+
+    def _read_stream(self, start: int) -> Any:
+        handle = self._path().open("rb")
+        handle.seek(start)
+        return handle
+
+    def _put(self, data: bytes) -> None:
+        self._storage.store(self._key, [data], overwrite=True)
+
+    def _begin_upload(self) -> Any:
+        folder = self._storage.uploads / uuid.uuid4().hex
+        folder.mkdir(parents=True)
+        return folder
+
+    def _upload_part(self, state: Any, number: int, data: bytes) -> Any:
+        part = state / f"{number:05d}"
+        part.write_bytes(data)
+        return part
+
+    def _complete_upload(self, state: Any, parts: list[Any]) -> None:
+        self._storage.store(self._key, (p.read_bytes() for p in parts), overwrite=True)
+        self._abort_upload(state)
+
+    def _abort_upload(self, state: Any) -> None:
+        for part in state.iterdir():
+            part.unlink()
+        state.rmdir()
+
+
+class DirectoryStorage(BaseStorage):
+    """BaseStorage over a local directory (test reference, not a product backend)."""
+
+    root = Setting("STOWAGE_TEST_ROOT", "")
+    base_url = Setting(None, "")
+    part_size = Setting(None, 64 * 1024)
+    error_rules = (
+        (FileNotFoundError, NotFound),
+        (FileExistsError, AlreadyExists),
+        (PermissionError, AccessDenied),
+    )
+
+    def _connect(self) -> Path:
+        return Path(self.root)
+
+    @property
+    def uploads(self) -> Path:
+        """Return the folder holding unfinished uploads (outside the root)."""
+        return Path(self.root + ".uploads")
+
+    def path_of(self, key: str) -> Path:
+        """Return the local path of ``key``."""
+        return Path(self.root, key)
+
+    def store(self, key: str, chunks: Any, overwrite: bool) -> None:
+        """Write ``chunks`` to ``key`` atomically; create-only unless ``overwrite``."""
+        path = self.path_of(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                for chunk in chunks:
+                    handle.write(chunk)
+            if overwrite:
+                os.replace(tmp, path)
+            else:
+                os.link(tmp, path)  # fails with FileExistsError: an atomic create-only write
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+
+    def _write(self, key: str, body: Any, overwrite: bool) -> None:
+        self.store(key, iter(lambda: body.read(self.part_size), b""), overwrite)
+
+    def _open_key(self, key: str, name: str, mode: str) -> DirectoryFile:
+        return DirectoryFile(self, key, name, mode, part_size=self.part_size)
+
+    def _exists_key(self, key: str) -> bool:
+        return self.path_of(key).is_file()
+
+    def _delete_key(self, key: str) -> None:
+        self.path_of(key).unlink()
+
+    def _size_key(self, key: str) -> int:
+        return self.path_of(key).stat().st_size
+
+    def _modified_key(self, key: str) -> datetime:
+        return datetime.fromtimestamp(self.path_of(key).stat().st_mtime, timezone.utc)
+
+    def _accessed_key(self, key: str) -> datetime:
+        return datetime.fromtimestamp(self.path_of(key).stat().st_atime, timezone.utc)
+
+    def _listdir_key(self, prefix: str) -> tuple[list[str], list[str]]:
+        dirs: list[str] = []
+        files: list[str] = []
+        try:
+            entries = list(os.scandir(self.path_of(prefix)))
+        except FileNotFoundError:
+            return dirs, files
+        for entry in entries:
+            if entry.name.startswith(".tmp-"):
+                continue
+            (dirs if entry.is_dir() else files).append(entry.name)
+        return dirs, files
+
+    def url(self, name: str | None) -> str:
+        """Return the URL of ``name`` under ``base_url``."""
+        key = self._key(name)
+        return self.base_url + quote(key)
+
+
+class StaticHTTPServer:
+    """``python -m http.server`` over a directory, to fetch URLs of file-based storages."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.port = free_port()
+        self.process = ServerProcess(
+            "http-static",
+            [sys.executable, "-m", "http.server", "--bind", "127.0.0.1", str(self.port)],
+            self.port,
+            cwd=root,
+        )
+        self.base_url = f"http://127.0.0.1:{self.port}/"
+
+    def start(self) -> StaticHTTPServer:
+        """Start serving and wait until ready."""
+        self.process.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving."""
+        self.process.stop()
+
+
+def fetch(url: str) -> bytes:
+    """Return the body at ``url`` (raising ``urllib.error.HTTPError`` for errors)."""
+    with urllib.request.urlopen(url, timeout=30) as response:
+        return bytes(response.read())
