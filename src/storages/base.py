@@ -64,6 +64,7 @@ class BaseStorage(Storage):
     default_part_size: ClassVar[int] = 8 * 1024 * 1024
 
     _setting_specs: ClassVar[dict[str, Setting[Any]]] = {}
+    _constructor_args: tuple[tuple[Any, ...], dict[str, Any]]
     _keyword_map: ClassVar[dict[str, str]] = {}
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -82,7 +83,7 @@ class BaseStorage(Storage):
         cls._keyword_map = keywords
 
     def __new__(cls, *args: Any, **kwargs: Any) -> BaseStorage:
-        obj = super().__new__(cls)
+        obj: BaseStorage = super().__new__(cls)
         # Recorded like Django's @deconstructible does; deconstruct() filters out secrets.
         obj._constructor_args = (args, kwargs)
         return obj
@@ -222,10 +223,9 @@ class BaseStorage(Storage):
             self._disconnect_quietly(client)
 
     def _disconnect_quietly(self, client: Any) -> None:
-        try:
+        # Closing is best effort: the client is forgotten either way.
+        with contextlib.suppress(Exception):
             self._disconnect(client)
-        except Exception:
-            pass
 
     def close(self) -> None:
         """Close every client this storage opened (in any thread)."""
@@ -344,9 +344,9 @@ class BaseStorage(Storage):
         key = self._key(name)
         if not key:
             raise names.UnsafeName("Refusing to delete the storage root.")
-        with self.translating(name):
-            with contextlib.suppress(FileNotFoundError):
-                self._delete_key(key)
+        # Suppress outside the translation, which turns SDK "not found" errors into NotFound.
+        with contextlib.suppress(FileNotFoundError), self.translating(name):
+            self._delete_key(key)
 
     def _delete_key(self, key: str) -> None:
         raise NotImplementedError

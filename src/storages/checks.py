@@ -12,7 +12,6 @@ from django.core import checks
 __all__ = ["check_legacy_storage_settings", "check_setting_typos", "register_all"]
 
 _LEGACY = {"DEFAULT_FILE_STORAGE": "default", "STATICFILES_STORAGE": "staticfiles"}
-_PREFIXES = ("AWS_", "AZURE_", "GS_", "DROPBOX_", "FTP_", "SFTP_", "LIBCLOUD")
 
 
 def check_legacy_storage_settings(**_: Any) -> list[checks.CheckMessage]:
@@ -51,9 +50,10 @@ def check_setting_typos(**_: Any) -> list[checks.CheckMessage]:
     known = _known_names()
     if not known:
         return []
+    prefixes = tuple({name.split("_", 1)[0] + "_" for name in known})
     messages = []
     for name in dir(settings):
-        if not name.startswith(_PREFIXES) or name in known:
+        if not name.startswith(prefixes) or name in known:
             continue
         close = difflib.get_close_matches(name, known, n=1, cutoff=0.85)
         if close:

@@ -106,11 +106,15 @@ class UploadBody:
 
     def read(self, n: int = -1) -> bytes:
         """Return up to ``n`` bytes (all that is left when ``n`` is negative)."""
+        replayed = b""
         if self._replaying:
-            data = self._spool.read(n)
-            if data or n == 0:
-                return bytes(data)
+            replayed = bytes(self._spool.read(n))
+            if n >= 0 and len(replayed) == n:
+                return replayed
+            # The spool is used up (its position is now its end): continue from the source.
             self._replaying = False
+            if n >= 0:
+                n -= len(replayed)
         if n is None or n < 0:
             data = self._pending + self._source_read(-1)
             self._pending = b""
@@ -123,7 +127,7 @@ class UploadBody:
             data, self._pending = self._pending[:n], self._pending[n:]
         if self._spool is not None:
             self._spool.write(data)
-        return data
+        return replayed + data if replayed else data
 
     def read_full(self, n: int) -> bytes:
         """Return exactly ``n`` bytes, or fewer only at the end of the content."""
