@@ -109,6 +109,7 @@ class BaseStorage(Storage):
                 spec.warn_deprecated(keyword)
             given[attr] = value
         self._given = given
+        self._config_error: ImproperlyConfigured | None = None
         self._sources: dict[str, str] = {}
         self._vault_key = uuid.uuid4().hex
         self._init_runtime()
@@ -119,14 +120,14 @@ class BaseStorage(Storage):
 
     # -- settings --------------------------------------------------------------------------
 
-    def _resolve(self, attr: str) -> None:
+    def _resolve(self, attr: str, warn: bool = True) -> None:
         spec = type(self)._setting_specs[attr]
         if attr in self._given:
             value, source = self._given[attr], Source.KEYWORD
         else:
             static = inspect.getattr_static(type(self), attr)
             if isinstance(static, Setting):
-                value, source = spec.lookup()
+                value, source = spec.lookup(warn)
             elif hasattr(static, "__get__") and not isinstance(static, (str, bytes)):
                 # A property or similar on the user's subclass computes the value itself.
                 self._sources[attr] = Source.CLASS
@@ -149,10 +150,15 @@ class BaseStorage(Storage):
                 Source.ENV,
                 Source.DEFAULT,
             ):
-                self._resolve(attr)
+                self._resolve(attr, warn=False)
                 refreshed = True
         if refreshed:
-            self._configure()
+            self._config_error = None
+            try:
+                self._configure()
+            except ImproperlyConfigured as exc:
+                # Raised at this storage's next use, not inside someone else's override_settings.
+                self._config_error = exc
             self._reset_clients()
 
     def setting_label(self, attr: str) -> str:
@@ -206,6 +212,8 @@ class BaseStorage(Storage):
         return client
 
     def _new_client(self) -> Any:
+        if self._config_error is not None:
+            raise self._config_error
         with self.translating():
             client = self._connect()
         with self._lock:
@@ -241,6 +249,8 @@ class BaseStorage(Storage):
 
     def _key(self, name: object) -> str:
         """Return the service key for the user-supplied ``name`` (the one name pipeline)."""
+        if self._config_error is not None:
+            raise self._config_error
         return names.join_location(self.location, names.normalize_name(name))
 
     def _name(self, key: str) -> str:

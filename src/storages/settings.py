@@ -122,12 +122,12 @@ class Setting(Generic[T]):
             return self._default()  # type: ignore[no-any-return]
         return copy.copy(self._default)  # type: ignore[return-value]
 
-    def lookup(self) -> tuple[Any, str]:
+    def lookup(self, warn: bool = True) -> tuple[Any, str]:
         """Return ``(value, source)`` from the Django settings, the environment or the default."""
         for global_name in self.global_names:
             if hasattr(django_settings, global_name):
                 value = getattr(django_settings, global_name)
-                if self.deprecated:
+                if self.deprecated and warn:
                     self.warn_deprecated(global_name)
                 return value, Source.DJANGO
         for var in self.env:

@@ -18,10 +18,12 @@ def test_second_save_gets_a_new_name_and_both_survive(storage):
     assert storage.open(second).read() == b"second"
 
 
-def test_extension_is_kept_on_the_new_name(storage):
+def test_extension_is_kept_on_the_new_name(backend, storage):
     storage.save("ext/archive.tar.gz", ContentFile(b"1"))
     second = storage.save("ext/archive.tar.gz", ContentFile(b"2"))
-    assert second.endswith(".tar.gz")
+    assert second.startswith("ext/archive") and second.endswith(".gz")
+    if backend.caps.strict_names:  # Django 4.2's own storages keep only the last suffix
+        assert second.endswith(".tar.gz")
 
 
 def test_overwrite_replaces_the_content(backend):

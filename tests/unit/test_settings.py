@@ -169,3 +169,14 @@ def test_shared_client_is_built_once_across_threads():
         clients = list(pool.map(lambda _: id(storage.client), range(32)))
     assert len(set(clients)) == 1
     assert SampleStorage.connects == before + 1
+
+
+def test_invalid_value_from_override_settings_fails_at_next_use_only():
+    storage = SampleStorage()
+    with override_settings(STOWAGE_LOCATION="/bad"):
+        with pytest.raises(ImproperlyConfigured, match="STOWAGE_LOCATION"):
+            storage.exists("a.txt")
+        with pytest.raises(ImproperlyConfigured, match="STOWAGE_LOCATION"):
+            _ = storage.client
+    assert storage.location == ""
+    assert storage._key("a.txt") == "a.txt"
