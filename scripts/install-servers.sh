@@ -1,6 +1,10 @@
 #!/usr/bin/env bash
-# Install the real local servers the test suite starts (see docs/testing.md). Idempotent: each
-# step checks first and only installs what is missing. Servers themselves are started by the tests.
+# Install the packages of the real local servers the test suite starts. Each server has its own
+# idempotent script in scripts/servers/ (it checks first and installs only what is missing);
+# the servers themselves are started by the tests (tests/servers/).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-echo "==> test servers: nothing extra to install yet"
+for script in scripts/servers/*.sh; do
+    [ -e "$script" ] || continue
+    bash "$script"
+done

@@ -24,3 +24,9 @@ if not settings.configured:
         FILE_UPLOAD_TEMP_DIR=None,
     )
     django.setup()
+
+
+from tests.servers import SERVER_MODULES
+
+# Each server module's fixtures (the server, and ``backend_<module>`` for the conformance suite).
+pytest_plugins = [f"tests.servers.{name}" for name in SERVER_MODULES]

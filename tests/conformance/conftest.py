@@ -17,9 +17,12 @@ import django
 import pytest
 from django.core.files.storage import FileSystemStorage, InMemoryStorage, Storage
 
+from tests.servers import SERVER_MODULES
 from tests.servers.reference import DirectoryStorage, StaticHTTPServer, fetch
 
-BACKEND_IDS = ["filesystem", "inmemory", "directory"]
+#: The reference storages, then every backend with a server module in tests/servers/ (each of
+#: which defines a ``backend_<module>`` fixture).
+BACKEND_IDS = ["filesystem", "inmemory", "directory", *SERVER_MODULES]
 
 
 @dataclass

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import pkgutil
 import socket
 import subprocess
 import time
@@ -19,7 +20,14 @@ from typing import NoReturn
 
 import pytest
 
-__all__ = ["STATE_DIR", "ServerProcess", "free_port", "unavailable", "wait_until"]
+__all__ = ["SERVER_MODULES", "STATE_DIR", "ServerProcess", "free_port", "unavailable", "wait_until"]
+
+#: Modules of this package that start a backend's server; each defines ``backend_<module>``.
+SERVER_MODULES = sorted(
+    m.name
+    for m in pkgutil.iter_modules([str(Path(__file__).parent)])
+    if m.name not in {"reference"} and not m.name.startswith("_")
+)
 
 #: Where servers keep their files (keys, configs, installed packages); ignored by git.
 STATE_DIR = Path(__file__).resolve().parents[2] / ".servers"
