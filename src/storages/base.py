@@ -48,11 +48,11 @@ class BaseStorage(Storage):
     """The base of every backend: settings, names, overwrite policy and client lifecycle."""
 
     #: Key prefix under which every name is stored.
-    location: Setting[str] = Setting(None, "", doc="Key prefix for every stored name.")
+    location: Setting = Setting(None, "", doc="Key prefix for every stored name.")
     #: Whether saving an existing name replaces it (True) or picks a free name (False).
-    file_overwrite: Setting[bool] = Setting(None, False, doc="Replace files with the same name.")
+    file_overwrite: Setting = Setting(None, False, doc="Replace files with the same name.")
     #: Largest number of bytes a file object keeps in memory before spilling to disk.
-    max_memory_size: Setting[int] = Setting(None, 0, doc="Spool size before using disk (0: all).")
+    max_memory_size: Setting = Setting(None, 0, doc="Spool size before using disk (0: all).")
 
     #: Maps SDK exceptions to our error tree, most specific first (see :mod:`storages.errors`).
     error_rules: ClassVar[Sequence[ErrorRule]] = ()
@@ -62,14 +62,17 @@ class BaseStorage(Storage):
     max_name_attempts: ClassVar[int] = 100
     #: Part size used by the default file class; backends override it with their setting.
     default_part_size: ClassVar[int] = 8 * 1024 * 1024
+    #: Attributes ``_configure()`` derives from the settings (locks, signers, caches): never
+    #: pickled, rebuilt by calling ``_configure()`` again after unpickling.
+    derived_attrs: ClassVar[frozenset[str]] = frozenset()
 
-    _setting_specs: ClassVar[dict[str, Setting[Any]]] = {}
+    _setting_specs: ClassVar[dict[str, Setting]] = {}
     _constructor_args: tuple[tuple[Any, ...], dict[str, Any]]
     _keyword_map: ClassVar[dict[str, str]] = {}
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        specs: dict[str, Setting[Any]] = {}
+        specs: dict[str, Setting] = {}
         for klass in reversed(cls.__mro__):
             for attr, value in vars(klass).items():
                 if isinstance(value, Setting):
@@ -439,7 +442,8 @@ class BaseStorage(Storage):
         return f"<{type(self).__name__} {text}>"
 
     def __getstate__(self) -> dict[str, Any]:
-        state = {k: v for k, v in self.__dict__.items() if k not in _TRANSIENT}
+        dropped = _TRANSIENT | self.derived_attrs
+        state = {k: v for k, v in self.__dict__.items() if k not in dropped}
         specs = type(self)._setting_specs
         secrets = {attr: state.pop(attr) for attr, s in specs.items() if s.secret and attr in state}
         given = dict(state["_given"])
@@ -468,6 +472,7 @@ class BaseStorage(Storage):
             for attr, spec in specs.items():
                 if spec.secret:
                     self._resolve(attr)
+        self._configure()
         register(self)
 
 

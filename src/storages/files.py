@@ -362,6 +362,10 @@ class StorageFile(File):
     def _abort_upload(self, state: Any) -> None:
         """Abandon the upload and free its parts."""
 
+    def _wrap_read_stream(self, stream: Any) -> Any:
+        """Return the binary stream reads go through (e.g. to decompress); default: as is."""
+        return stream
+
     # -- machinery -------------------------------------------------------------------------
 
     def _call(self, hook: str, *args: Any) -> Any:
@@ -409,6 +413,7 @@ class StorageFile(File):
             self._size = int(self._call("_stat"))
             self._reader = _RangeReader(self, self._size)
             stream = io.BufferedReader(self._reader, buffer_size=self.read_buffer_size)
+            stream = self._wrap_read_stream(stream)
         else:
             self._writer = _PartWriter(self, self._part_size)
             stream = self._writer

@@ -21,8 +21,8 @@ import os
 import threading
 import warnings
 import weakref
-from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any, overload
 
 from django.conf import settings as django_settings
 from django.core.signals import setting_changed
@@ -31,9 +31,6 @@ if TYPE_CHECKING:
     from storages.base import BaseStorage
 
 __all__ = ["NOT_GIVEN", "Setting", "Source"]
-
-T = TypeVar("T")
-
 
 class _NotGiven:
     """The type of :data:`NOT_GIVEN`: a value that was not supplied, distinct from ``None``."""
@@ -68,15 +65,19 @@ class Source:
     DEFAULT = "default"
 
 
-class Setting(Generic[T]):
-    """Declare one configurable value of a storage backend."""
+class Setting:
+    """Declare one configurable value of a storage backend.
+
+    Reading it on a storage instance gives the resolved value (typed ``Any``: the value's type
+    is whatever the user configured, validated by the backend's ``_configure()``).
+    """
 
     attr: str
 
     def __init__(
         self,
         name: str | None,
-        default: T | Callable[[], T] | None = None,
+        default: Any = None,
         *,
         aliases: Iterable[str] = (),
         env: Iterable[str] = (),
@@ -100,27 +101,27 @@ class Setting(Generic[T]):
         self.attr = attr
 
     @overload
-    def __get__(self, obj: None, owner: type) -> Setting[T]: ...
+    def __get__(self, obj: None, owner: type) -> Setting: ...
     @overload
-    def __get__(self, obj: object, owner: type) -> T: ...
-    def __get__(self, obj: object | None, owner: type) -> Setting[T] | T:
+    def __get__(self, obj: object, owner: type) -> Any: ...
+    def __get__(self, obj: object | None, owner: type) -> Any:
         if obj is None:
             return self
         # Only reached before the storage resolved its settings (e.g. a subclass's __init__
         # reading an attribute before calling super().__init__()).
         value, _source = self.lookup()
-        return value  # type: ignore[no-any-return]
+        return value
 
     @property
     def global_names(self) -> tuple[str, ...]:
         """Return the Django setting name followed by its aliases."""
         return ((self.name,) if self.name else ()) + self.aliases
 
-    def default(self) -> T:
+    def default(self) -> Any:
         """Return a fresh copy of the default value."""
         if self.factory and callable(self._default):
-            return self._default()  # type: ignore[no-any-return]
-        return copy.copy(self._default)  # type: ignore[return-value]
+            return self._default()
+        return copy.copy(self._default)
 
     def lookup(self, warn: bool = True) -> tuple[Any, str]:
         """Return ``(value, source)`` from the Django settings, the environment or the default."""
