@@ -100,6 +100,11 @@ def _signing_key(secret_key: str, datestamp: str, region: str, service: str) -> 
     return key
 
 
+def _now() -> float:
+    """Return the current time (a module function so tests can pin the clock)."""
+    return time.time()
+
+
 class _Clock:
     """The SigV4 timestamp strings, recomputed only when the second changes."""
 
@@ -110,7 +115,7 @@ class _Clock:
         self._stamp = ("", "")
 
     def stamps(self) -> tuple[str, str]:
-        second = int(time.time())
+        second = int(_now())
         if second != self._second:
             now = datetime.fromtimestamp(second, timezone.utc)
             self._stamp = (now.strftime("%Y%m%dT%H%M%SZ"), now.strftime("%Y%m%d"))
