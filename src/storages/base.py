@@ -109,7 +109,7 @@ class BaseStorage(Storage):
                 )
             spec = cls._setting_specs[attr]
             if spec.deprecated:
-                spec.warn_deprecated(keyword)
+                spec.warn_deprecated(keyword, stacklevel=3)
             given[attr] = value
         self._given = given
         self._config_error: ImproperlyConfigured | None = None

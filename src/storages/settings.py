@@ -137,12 +137,12 @@ class Setting:
                 return env_value, Source.ENV
         return self.default(), Source.DEFAULT
 
-    def warn_deprecated(self, used_name: str) -> None:
+    def warn_deprecated(self, used_name: str, stacklevel: int = 5) -> None:
         """Emit the ``DeprecationWarning`` that says what replaces this setting."""
         warnings.warn(
             f"{used_name} is deprecated: {self.deprecated}",
             DeprecationWarning,
-            stacklevel=5,
+            stacklevel=stacklevel,
         )
 
     def __repr__(self) -> str:

@@ -184,7 +184,7 @@ class S3Settings:
             self.proxies = {"http": f"{self.proxy_host}{port}", "https": f"{self.proxy_host}{port}"}
         for attr in ("endpoint_url", "public_endpoint_url"):
             value = getattr(self, attr)
-            if value and not urlsplit(value).scheme:
+            if value and (urlsplit(value).scheme not in ("http", "https") or "//" not in value):
                 raise ImproperlyConfigured(
                     f"{self.setting_label(attr)} must be a full URL such as "
                     f"'https://{value}', not {value!r}."

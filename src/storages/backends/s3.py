@@ -165,6 +165,8 @@ class S3Storage(S3Settings, BaseStorage):
     error_rules = (
         (_codes("NoSuchKey", "404", "NotFound", "NoSuchUpload"), NotFound),
         (_codes("AccessDenied", "403", "Forbidden", "AllAccessDisabled"), AccessDenied),
+        (lambda exc: type(exc).__name__ in {"NoCredentialsError", "PartialCredentialsError"},
+         AccessDenied),
         (_codes("PreconditionFailed", "412", "ConditionalRequestConflict"), AlreadyExists),
     )
 
@@ -442,8 +444,14 @@ class S3Storage(S3Settings, BaseStorage):
         if fast and self._presigner is not None:
             if self._credentials is None:
                 _ = self.client  # connecting resolves the credentials
-            creds = self._credentials.get_frozen_credentials() if self._credentials else None
-            if creds is not None and creds.access_key and creds.secret_key:
+            if self._credentials is None:
+                raise ImproperlyConfigured(
+                    "Signed URLs need credentials: set AWS_S3_ACCESS_KEY_ID and "
+                    "AWS_S3_SECRET_ACCESS_KEY (or AWS_S3_SESSION_PROFILE), or turn signing off "
+                    "with AWS_QUERYSTRING_AUTH = False."
+                )
+            creds = self._credentials.get_frozen_credentials()
+            if creds.access_key and creds.secret_key:
                 return self._presigner.presign(
                     key, creds.access_key, creds.secret_key, creds.token, int(expires), method,
                     query,
