@@ -158,6 +158,8 @@ class S3Storage(S3Settings, BaseStorage):
     """Store files in an S3 bucket (``storages.backends.s3.S3Storage``)."""
 
     file_class = S3File
+    #: Keys per ListObjectsV2 page (None: the service's default of 1000).
+    list_page_size: int | None = None
     derived_attrs = frozenset(
         {"_url_base", "_presigner", "_credentials", "_create_only", "_create_only_lock",
          "_cloudfront"}
@@ -381,7 +383,11 @@ class S3Storage(S3Settings, BaseStorage):
         dirs: list[str] = []
         files: list[str] = []
         paginator = self.client.get_paginator("list_objects_v2")
-        for page in paginator.paginate(Bucket=self.bucket_name, Prefix=prefix, Delimiter="/"):
+        pages = paginator.paginate(
+            Bucket=self.bucket_name, Prefix=prefix, Delimiter="/",
+            PaginationConfig={"PageSize": self.list_page_size} if self.list_page_size else {},
+        )
+        for page in pages:
             for common in page.get("CommonPrefixes", ()):
                 dirs.append(common["Prefix"][len(prefix) :].rstrip("/"))
             for item in page.get("Contents", ()):
