@@ -9,3 +9,7 @@ lint:
 
 unit:
 	./scripts/test.sh unit
+
+# Side-by-side benchmarks against the raw SDKs; BENCH_ARGS="--scale 0.1" for a quick run.
+bench:
+	./scripts/test.sh bench $(BENCH_ARGS)

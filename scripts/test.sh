@@ -8,6 +8,7 @@
 #   scripts/test.sh lint     ruff + mypy only
 #   scripts/test.sh unit     unit tests only (fast, no servers)
 #   scripts/test.sh -- ARGS  the Django 5.2 suite with extra pytest arguments
+#   scripts/test.sh bench [ARGS]  the benchmarks (benchmarks/run.py; ARGS e.g. --scale 0.1)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -46,6 +47,11 @@ lint)
     ;;
 unit)
     .venv/bin/python -m pytest -q tests/unit
+    ;;
+bench)
+    shift
+    ./scripts/install-servers.sh
+    .venv/bin/python -m benchmarks.run "$@"
     ;;
 --)
     shift

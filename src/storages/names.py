@@ -44,6 +44,17 @@ def _as_text(name: object) -> str:
 
 def normalize_name(name: object) -> str:
     """Return the canonical relative form of ``name``, or raise :class:`UnsafeName`."""
+    if (
+        type(name) is str
+        and name
+        and name[0] not in "/."
+        and name[-1] != "/"
+        and "\\" not in name
+        and "//" not in name
+        and "/." not in name
+        and "\x00" not in name
+    ):
+        return name  # already canonical: the common case, kept cheap for url() on hot pages
     text = _as_text(name)
     if "\x00" in text:
         raise UnsafeName(f"The name {text!r} contains a NUL byte.")

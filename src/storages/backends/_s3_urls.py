@@ -13,11 +13,12 @@ from __future__ import annotations
 import functools
 import hashlib
 import hmac
+import re
 import time
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timezone
 from typing import Any
-from urllib.parse import parse_qsl, quote, urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 __all__ = [
     "QUERY_PARAMETERS",
@@ -43,14 +44,29 @@ QUERY_PARAMETERS: Mapping[str, str] = {
 _MAX_EXPIRES = 7 * 24 * 3600  # SigV4 presigned URLs live at most a week
 
 
-@functools.lru_cache(maxsize=4096)
+def _percent_table(safe: str) -> dict[int, str]:
+    # One entry per byte value: kept as is when safe, otherwise %XX (uppercase, as botocore).
+    keep = set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-~" + safe)
+    return {i: chr(i) if chr(i) in keep else f"%{i:02X}" for i in range(256)}
+
+
+_PATH_TABLE = _percent_table("/")
+_QUERY_TABLE = _percent_table("")
+
+
+_SAFE_PATH = re.compile(r"[A-Za-z0-9_.~/-]*")
+
+
 def quote_key(key: str) -> str:
     """Return ``key`` percent-encoded for a URL path, exactly as botocore encodes S3 keys."""
-    return quote(key, safe="/~")
+    if _SAFE_PATH.fullmatch(key):
+        return key
+    # UTF-8 bytes seen as Latin-1 characters map one to one onto the table.
+    return key.encode("utf-8").decode("latin-1").translate(_PATH_TABLE)
 
 
 def _quote_query(value: str) -> str:
-    return quote(value, safe="-_.~")
+    return value.encode("utf-8").decode("latin-1").translate(_QUERY_TABLE)
 
 
 class UrlBase:
@@ -87,9 +103,10 @@ class UrlBase:
 
     def unsigned(self, key: str, query: Iterable[tuple[str, str]] = ()) -> str:
         """Return the plain URL of ``key``, with optional query parameters."""
-        url = self.prefix + quote_key(key)
-        pairs = [f"{_quote_query(k)}={_quote_query(v)}" for k, v in query]
-        return f"{url}?{'&'.join(pairs)}" if pairs else url
+        if not query:
+            return self.prefix + quote_key(key)
+        pairs = "&".join(f"{_quote_query(k)}={_quote_query(v)}" for k, v in query)
+        return f"{self.prefix}{quote_key(key)}?{pairs}"
 
 
 @functools.lru_cache(maxsize=64)
@@ -100,9 +117,8 @@ def _signing_key(secret_key: str, datestamp: str, region: str, service: str) -> 
     return key
 
 
-def _now() -> float:
-    """Return the current time (a module function so tests can pin the clock)."""
-    return time.time()
+#: The clock the signer reads (a module attribute so tests can pin it).
+_now = time.time
 
 
 class _Clock:
@@ -131,6 +147,44 @@ class SigV4Presigner:
 
     def __init__(self, base: UrlBase) -> None:
         self.base = base
+        self._origin = f"{base.scheme}://{base.netloc}"
+        self._canonical_tail = f"\nhost:{base.host}\n\nhost\nUNSIGNED-PAYLOAD"
+        # The query parameters every URL of one second shares, computed once per second.
+        self._shared: tuple[Any, ...] = ((), (), "", "", "", b"")
+
+    def _shared_parts(
+        self, access_key: str, secret_key: str, token: str | None, expires: int,
+        amz_date: str, datestamp: str,
+    ) -> tuple[list[tuple[str, str]], str, str, str, bytes]:
+        shared = self._shared
+        cache_key = shared[0]
+        if (
+            cache_key
+            and cache_key[4] == amz_date
+            and cache_key[3] == expires
+            and cache_key[0] == access_key
+            and cache_key[1] == secret_key
+            and cache_key[2] == token
+        ):
+            return shared[1], shared[2], shared[3], shared[4], shared[5]
+        cache_key = (access_key, secret_key, token, expires, amz_date)
+        base = self.base
+        scope = f"{datestamp}/{base.region}/{base.service}/aws4_request"
+        pairs = [
+            ("X-Amz-Algorithm", "AWS4-HMAC-SHA256"),
+            ("X-Amz-Credential", _quote_query(f"{access_key}/{scope}")),
+            ("X-Amz-Date", amz_date),
+            ("X-Amz-Expires", str(expires)),
+            ("X-Amz-SignedHeaders", "host"),
+        ]
+        if token:
+            pairs.append(("X-Amz-Security-Token", _quote_query(token)))
+        canonical = "&".join(f"{k}={v}" for k, v in sorted(pairs))
+        final = "&".join(f"{k}={v}" for k, v in pairs)
+        prefix = f"AWS4-HMAC-SHA256\n{amz_date}\n{scope}\n"
+        signing_key = _signing_key(secret_key, datestamp, base.region, base.service)
+        self._shared = (cache_key, pairs, canonical, final, prefix, signing_key)
+        return pairs, canonical, final, prefix, signing_key
 
     def presign(
         self,
@@ -151,28 +205,18 @@ class SigV4Presigner:
             amz_date, datestamp = _clock.stamps()
         else:
             amz_date, datestamp = now.strftime("%Y%m%dT%H%M%SZ"), now.strftime("%Y%m%d")
-        scope = f"{datestamp}/{base.region}/{base.service}/aws4_request"
-        pairs = [(_quote_query(k), _quote_query(v)) for k, v in query]
-        pairs.append(("X-Amz-Algorithm", "AWS4-HMAC-SHA256"))
-        pairs.append(("X-Amz-Credential", _quote_query(f"{access_key}/{scope}")))
-        pairs.append(("X-Amz-Date", amz_date))
-        pairs.append(("X-Amz-Expires", str(expires)))
-        pairs.append(("X-Amz-SignedHeaders", "host"))
-        if token:
-            pairs.append(("X-Amz-Security-Token", _quote_query(token)))
+        pairs, canonical_query, final_query, prefix, signing_key = self._shared_parts(
+            access_key, secret_key, token, expires, amz_date, datestamp
+        )
+        if query:
+            extra = [(_quote_query(k), _quote_query(v)) for k, v in query]
+            canonical_query = "&".join(f"{k}={v}" for k, v in sorted(extra + pairs))
+            final_query = "&".join(f"{k}={v}" for k, v in extra) + "&" + final_query
         path = base.path_prefix + quote_key(key)
-        canonical_query = "&".join(f"{k}={v}" for k, v in sorted(pairs))
-        canonical = (
-            f"{method}\n{path}\n{canonical_query}\nhost:{base.host}\n\nhost\nUNSIGNED-PAYLOAD"
-        )
-        to_sign = (
-            f"AWS4-HMAC-SHA256\n{amz_date}\n{scope}\n"
-            + hashlib.sha256(canonical.encode("utf-8")).hexdigest()
-        )
-        signing_key = _signing_key(secret_key, datestamp, base.region, base.service)
-        signature = hmac.new(signing_key, to_sign.encode("utf-8"), hashlib.sha256).hexdigest()
-        query_string = "&".join(f"{k}={v}" for k, v in pairs)
-        return f"{base.scheme}://{base.netloc}{path}?{query_string}&X-Amz-Signature={signature}"
+        canonical = f"{method}\n{path}\n{canonical_query}{self._canonical_tail}"
+        to_sign = prefix + hashlib.sha256(canonical.encode()).hexdigest()
+        signature = hmac.digest(signing_key, to_sign.encode(), "sha256").hex()
+        return f"{self._origin}{path}?{final_query}&X-Amz-Signature={signature}"
 
 
 @functools.lru_cache(maxsize=16)

@@ -161,8 +161,8 @@ class S3Storage(S3Settings, BaseStorage):
     #: Keys per ListObjectsV2 page (None: the service's default of 1000).
     list_page_size: int | None = None
     derived_attrs = frozenset(
-        {"_url_base", "_presigner", "_credentials", "_create_only", "_create_only_lock",
-         "_cloudfront"}
+        {"_url_base", "_presigner", "_credentials", "_frozen", "_create_only",
+         "_create_only_lock", "_cloudfront"}
     )
     error_rules = (
         (_codes("NoSuchKey", "404", "NotFound", "NoSuchUpload"), NotFound),
@@ -178,6 +178,7 @@ class S3Storage(S3Settings, BaseStorage):
         self._url_base: UrlBase | None = None
         self._presigner: SigV4Presigner | None = None
         self._credentials: Any = None
+        self._frozen: Any = None
         self._create_only: collections.Counter[str] = collections.Counter()
         self._create_only_lock = threading.Lock()
         if self.setting_source("cloudfront_signer") in ("keyword", "class"):
@@ -425,6 +426,8 @@ class S3Storage(S3Settings, BaseStorage):
         super()._reset_clients()
         self._url_base = None
         self._presigner = None
+        self._credentials = None
+        self._frozen = None
 
     def url(
         self,
@@ -435,34 +438,46 @@ class S3Storage(S3Settings, BaseStorage):
     ) -> str:
         """Return a URL for ``name``: signed, plain or on the custom domain, per settings."""
         key = self._key(name)
-        params = parameters or {}
         expires = self.querystring_expire if expire is None else expire
         if self.custom_domain:
-            return self._custom_domain_url(key, params, expires)
-        base = self._url_base_for_signing()
-        query = [(QUERY_PARAMETERS.get(k, k), str(v)) for k, v in params.items()]
+            return self._custom_domain_url(key, parameters or {}, expires)
+        base = self._url_base or self._url_base_for_signing()
+        if not parameters:
+            query: Any = ()
+        else:
+            query = [(QUERY_PARAMETERS.get(k, k), str(v)) for k, v in parameters.items()]
         if not self.querystring_auth:
             return base.unsigned(key, query)
-        method = (http_method or "GET").upper()
-        fast = base.sigv4 and all(
-            k in QUERY_PARAMETERS and isinstance(v, (str, int)) for k, v in params.items()
+        presigner = self._presigner
+        if presigner is not None and base.sigv4 and self._presignable(parameters):
+            creds = self._frozen or self._current_credentials()
+            if creds is not None and creds.access_key and creds.secret_key:
+                return presigner.presign(
+                    key, creds.access_key, creds.secret_key, creds.token, int(expires),
+                    http_method.upper() if http_method else "GET", query,
+                )
+        return self._botocore_url(key, parameters or {}, int(expires), http_method)
+
+    @staticmethod
+    def _presignable(parameters: dict[str, Any] | None) -> bool:
+        # Only parameters that travel in the query string; others must be signed as headers.
+        return not parameters or all(
+            k in QUERY_PARAMETERS and isinstance(v, (str, int)) for k, v in parameters.items()
         )
-        if fast and self._presigner is not None:
-            if self._credentials is None:
-                _ = self.client  # connecting resolves the credentials
-            if self._credentials is None:
-                raise ImproperlyConfigured(
-                    "Signed URLs need credentials: set AWS_S3_ACCESS_KEY_ID and "
-                    "AWS_S3_SECRET_ACCESS_KEY (or AWS_S3_SESSION_PROFILE), or turn signing off "
-                    "with AWS_QUERYSTRING_AUTH = False."
-                )
-            creds = self._credentials.get_frozen_credentials()
-            if creds.access_key and creds.secret_key:
-                return self._presigner.presign(
-                    key, creds.access_key, creds.secret_key, creds.token, int(expires), method,
-                    query,
-                )
-        return self._botocore_url(key, params, int(expires), http_method)
+
+    def _current_credentials(self) -> Any:
+        if self._credentials is None:
+            _ = self.client  # connecting resolves the credentials
+        if self._credentials is None:
+            raise ImproperlyConfigured(
+                "Signed URLs need credentials: set AWS_S3_ACCESS_KEY_ID and "
+                "AWS_S3_SECRET_ACCESS_KEY (or AWS_S3_SESSION_PROFILE), or turn signing off "
+                "with AWS_QUERYSTRING_AUTH = False."
+            )
+        frozen = self._credentials.get_frozen_credentials()
+        if not hasattr(self._credentials, "refresh_needed"):
+            self._frozen = frozen  # static keys never change: freeze them once
+        return frozen
 
     def _botocore_url(
         self, key: str, params: dict[str, Any], expires: int, http_method: str | None
