@@ -9,7 +9,12 @@ import django
 from django.conf import settings
 from django.core import checks
 
-__all__ = ["check_legacy_storage_settings", "check_setting_typos", "register_all"]
+__all__ = [
+    "check_legacy_storage_settings",
+    "check_public_acls",
+    "check_setting_typos",
+    "register_all",
+]
 
 _LEGACY = {"DEFAULT_FILE_STORAGE": "default", "STATICFILES_STORAGE": "staticfiles"}
 
@@ -67,7 +72,45 @@ def check_setting_typos(**_: Any) -> list[checks.CheckMessage]:
     return messages
 
 
+_PUBLIC_ACLS = {"public-read", "public-read-write", "publicread", "publicreadwrite"}
+
+
+def _is_public(acl: object) -> bool:
+    return isinstance(acl, str) and acl.replace("_", "-").lower() in _PUBLIC_ACLS
+
+
+def check_public_acls(**_: Any) -> list[checks.CheckMessage]:
+    """Warn when new files would be readable by anyone (a public canned ACL)."""
+    found: list[tuple[str, object]] = []
+    for name in ("AWS_DEFAULT_ACL", "AWS_BUCKET_ACL", "GS_DEFAULT_ACL"):
+        value = getattr(settings, name, None)
+        if _is_public(value):
+            found.append((name, value))
+    params = getattr(settings, "AWS_S3_OBJECT_PARAMETERS", None) or {}
+    if isinstance(params, dict) and _is_public(params.get("ACL")):
+        found.append(("AWS_S3_OBJECT_PARAMETERS['ACL']", params["ACL"]))
+    for alias, entry in (getattr(settings, "STORAGES", None) or {}).items():
+        options = entry.get("OPTIONS", {}) if isinstance(entry, dict) else {}
+        for key in ("default_acl", "bucket_acl"):
+            if _is_public(options.get(key)):
+                found.append((f'STORAGES["{alias}"]["OPTIONS"]["{key}"]', options[key]))
+        params = options.get("object_parameters") or {}
+        if isinstance(params, dict) and _is_public(params.get("ACL")):
+            found.append((f'STORAGES["{alias}"]["OPTIONS"]["object_parameters"]["ACL"]',
+                          params["ACL"]))
+    return [
+        checks.Warning(
+            f"{where} is {value!r}: every file stored will be readable by anyone with its URL.",
+            hint="Remove it to keep the bucket's own (private) policy, unless these files are "
+            "meant to be public.",
+            id="storages.W003",
+        )
+        for where, value in found
+    ]
+
+
 def register_all() -> None:
     """Register every check of this module with Django."""
     checks.register(check_legacy_storage_settings, checks.Tags.compatibility)
     checks.register(check_setting_typos, checks.Tags.compatibility)
+    checks.register(check_public_acls, checks.Tags.security)

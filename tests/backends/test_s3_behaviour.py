@@ -156,9 +156,25 @@ def test_multipart_create_only_conflict_takes_the_next_name(moto_server, s3_buck
                 return True
             return super().is_name_available(name, max_length)
 
-    storage = LateWriter(**moto_server.options(s3_bucket, file_overwrite=False))
+    class Pipe(io.RawIOBase):
+        """A non-seekable source, so the retry must replay what the first attempt read."""
+
+        def __init__(self, data: bytes) -> None:
+            self._data = io.BytesIO(data)
+
+        def readable(self) -> bool:
+            return True
+
+        def readinto(self, buffer) -> int:
+            chunk = self._data.read(len(buffer))
+            buffer[: len(chunk)] = chunk
+            return len(chunk)
+
+    # max_memory_size: the replay copy spills to disk beyond 1 MiB instead of growing in memory.
+    storage = LateWriter(**moto_server.options(s3_bucket, file_overwrite=False,
+                                              max_memory_size=MiB))
     data = os.urandom(10 * MiB)
-    name = storage.save("late.bin", File(io.BufferedReader(io.BytesIO(data))))
+    name = storage.save("late.bin", File(io.BufferedReader(Pipe(data))))
     assert name != "late.bin"
     assert raw.get_object(Bucket=s3_bucket, Key="late.bin")["Body"].read() == b"theirs"
     assert raw.get_object(Bucket=s3_bucket, Key=name)["Body"].read() == data

@@ -69,7 +69,11 @@ class S3Settings:
     proxies = Setting("AWS_S3_PROXIES", None, doc="Proxy servers by protocol or endpoint.")
     use_ssl = Setting("AWS_S3_USE_SSL", True, doc="Use TLS to the endpoint.")
     verify = Setting("AWS_S3_VERIFY", None, doc="Verify certificates (or a CA bundle path).")
-    max_memory_size = Setting("AWS_S3_MAX_MEMORY_SIZE", 0, doc="Spool size before disk.")
+    max_memory_size = Setting(
+        "AWS_S3_MAX_MEMORY_SIZE", 0,
+        doc="Bytes of a non-seekable upload kept in memory for a retry before spilling to "
+        "disk (0: 8 MiB).",
+    )
     file_overwrite = Setting("AWS_S3_FILE_OVERWRITE", True, keywords=("overwrite_files",),
                              doc="Replace an existing file saved under the same name.")
     file_buffer_size = Setting("AWS_S3_FILE_BUFFER_SIZE", 5 * MiB, keywords=("buffer_size",),
