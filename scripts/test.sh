@@ -8,6 +8,8 @@
 #   scripts/test.sh lint     ruff + mypy only
 #   scripts/test.sh unit     unit tests only (fast, no servers)
 #   scripts/test.sh -- ARGS  the Django 5.2 suite with extra pytest arguments
+#   scripts/test.sh docs     build the documentation into docs/_build/html
+#   scripts/test.sh demo     the example site (example/), see the README
 #   scripts/test.sh bench [ARGS]  the benchmarks (benchmarks/run.py; ARGS e.g. --scale 0.1)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -36,17 +38,29 @@ mode=${1:-all}
 
 run_lint() {
     echo "==> ruff"
-    .venv/bin/ruff check src tests scripts
+    .venv/bin/ruff check src tests scripts benchmarks example
     echo "==> mypy (strict on src/)"
     .venv/bin/mypy
+}
+
+run_docs() {
+    echo "==> docs (Sphinx, warnings are errors)"
+    .venv/bin/sphinx-build -W -q -b html docs docs/_build/html
 }
 
 case "$mode" in
 lint)
     run_lint
     ;;
+docs)
+    run_docs
+    ;;
 unit)
     .venv/bin/python -m pytest -q tests/unit
+    ;;
+demo)
+    cd example
+    exec ../.venv/bin/python manage.py demo
     ;;
 bench)
     shift
@@ -62,6 +76,7 @@ all)
     ./scripts/install-servers.sh
     ensure_venv .venv-dj42 "django~=4.2.0"
     run_lint
+    run_docs
     echo "==> tests on Django $(.venv/bin/python -c 'import django; print(django.__version__)')"
     CI=${CI:-true} .venv/bin/python -m pytest -q tests
     echo "==> unit + conformance on Django $(.venv-dj42/bin/python -c 'import django; print(django.__version__)')"
