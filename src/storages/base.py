@@ -41,7 +41,7 @@ __all__ = ["BaseStorage"]
 
 # Secrets of pickled storages stay in this process: a pickle carries only a token for them.
 _SECRET_VAULT: dict[str, dict[str, Any]] = {}
-_TRANSIENT = frozenset({"_local", "_lock", "_clients", "_shared_client"})
+_TRANSIENT = frozenset({"_local", "_lock", "_clients", "_shared_client", "_secret_cache"})
 
 
 class BaseStorage(Storage):
@@ -142,6 +142,7 @@ class BaseStorage(Storage):
 
     def _configure(self) -> None:
         """Validate and normalize the resolved settings; backends extend this."""
+        self._secret_cache = None
         self.location = names.validate_location(self.location, self.setting_label("location"))
 
     def _refresh_setting(self, global_name: str) -> None:
@@ -176,11 +177,16 @@ class BaseStorage(Storage):
         return self._sources[attr]
 
     def _secret_values(self) -> list[Any]:
-        return [
-            self.__dict__.get(attr)
-            for attr, spec in type(self)._setting_specs.items()
-            if spec.secret and self.__dict__.get(attr)
-        ]
+        # Cached: every translated error redacts these, and settings rarely change.
+        secrets = self.__dict__.get("_secret_cache")
+        if secrets is None:
+            secrets = [
+                self.__dict__.get(attr)
+                for attr, spec in type(self)._setting_specs.items()
+                if spec.secret and self.__dict__.get(attr)
+            ]
+            self._secret_cache = secrets
+        return secrets
 
     # -- clients ---------------------------------------------------------------------------
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import os
 import urllib.error
 
 import pytest
@@ -333,3 +334,29 @@ def test_signed_url_without_credentials_names_the_settings(monkeypatch, tmp_path
     with pytest.raises(ImproperlyConfigured, match="AWS_QUERYSTRING_AUTH"):
         storage.url("k")
     assert S3Storage(bucket_name="b", querystring_auth=False, region_name="eu-west-1").url("k")
+
+
+def test_non_seekable_upload_with_a_low_threshold_keeps_parts_large(s3_storage, raw):
+    import io
+
+    from django.core.files import File
+
+    class Pipe(io.RawIOBase):
+        def __init__(self, data: bytes) -> None:
+            self._data = io.BytesIO(data)
+
+        def readable(self) -> bool:
+            return True
+
+        def readinto(self, buffer) -> int:
+            chunk = self._data.read(min(len(buffer), 65536))
+            buffer[: len(chunk)] = chunk
+            return len(chunk)
+
+    data = os.urandom(17 * MiB)
+    config = TransferConfig(multipart_threshold=1 * MiB, multipart_chunksize=6 * MiB)
+    storage = s3_storage(transfer_config=config)
+    storage.save("piped.bin", File(io.BufferedReader(Pipe(data))))
+    head = raw.head("piped.bin")
+    assert head["ETag"].endswith('-3"')  # 6 + 6 + 5 MiB: no undersized first part
+    assert raw.get("piped.bin")["Body"].read() == data

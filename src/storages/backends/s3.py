@@ -133,22 +133,28 @@ class S3File(StorageFile):
 
 
 class _Chain:
-    """A read-only stream of ``head`` followed by the rest of ``tail``."""
+    """A read-only stream of ``head`` followed by the rest of ``tail``.
+
+    Reads return exactly what was asked for until the end: the transfer manager turns each
+    read into one part, and only the last part of an upload may be smaller than 5 MiB.
+    """
 
     def __init__(self, head: bytes, tail: Any) -> None:
         self._head = memoryview(head)
         self._tail = tail
 
     def read(self, n: int = -1) -> bytes:
-        if self._head:
-            if n is None or n < 0:
-                data = bytes(self._head) + self._tail.read()
-                self._head = memoryview(b"")
-                return bytes(data)
-            data = bytes(self._head[:n])
-            self._head = self._head[n:]
-            return data
-        return bytes(self._tail.read(n))
+        if not self._head:
+            return bytes(self._tail.read(n))
+        if n is None or n < 0:
+            data = bytes(self._head) + self._tail.read()
+            self._head = memoryview(b"")
+            return bytes(data)
+        data = bytes(self._head[:n])
+        self._head = self._head[n:]
+        if len(data) < n:
+            data += self._tail.read(n - len(data))
+        return data
 
     def readable(self) -> bool:
         return True
