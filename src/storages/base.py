@@ -142,7 +142,7 @@ class BaseStorage(Storage):
 
     def _configure(self) -> None:
         """Validate and normalize the resolved settings; backends extend this."""
-        self._secret_cache = None
+        self._secret_cache: list[Any] | None = None
         self.location = names.validate_location(self.location, self.setting_label("location"))
 
     def _refresh_setting(self, global_name: str) -> None:

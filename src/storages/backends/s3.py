@@ -153,7 +153,7 @@ class _Chain:
         data = bytes(self._head[:n])
         self._head = self._head[n:]
         if len(data) < n:
-            data += self._tail.read(n - len(data))
+            data += bytes(self._tail.read(n - len(data)))
         return data
 
     def readable(self) -> bool:
