@@ -27,7 +27,7 @@ from datetime import datetime, timezone
 from typing import Any, ClassVar
 
 from django.conf import settings as django_settings
-from django.core.exceptions import ImproperlyConfigured
+from django.core.exceptions import ImproperlyConfigured, SuspiciousFileOperation
 from django.core.files import File
 from django.core.files.storage import Storage
 from django.core.files.utils import validate_file_name
@@ -62,6 +62,8 @@ class BaseStorage(Storage):
     max_name_attempts: ClassVar[int] = 100
     #: Part size used by the default file class; backends override it with their setting.
     default_part_size: ClassVar[int] = 8 * 1024 * 1024
+    #: The longest key the service accepts, in UTF-8 bytes (None: no limit we know of).
+    max_key_bytes: ClassVar[int | None] = None
     #: Attributes ``_configure()`` derives from the settings (locks, signers, caches): never
     #: pickled, rebuilt by calling ``_configure()`` again after unpickling.
     derived_attrs: ClassVar[frozenset[str]] = frozenset()
@@ -317,6 +319,7 @@ class BaseStorage(Storage):
 
     def _save_with_policy(self, name: str, content: Any, max_length: int | None) -> str:
         name = names.normalize_name(name)
+        self._check_key_length(self._key(name))
         overwrite = bool(self.file_overwrite)
         body = UploadBody(content, replayable=not overwrite, spool_size=self.max_memory_size)
         try:
@@ -334,6 +337,15 @@ class BaseStorage(Storage):
         finally:
             body.release()
         raise AlreadyExists(f"No free name for {name!r} after {self.max_name_attempts} tries.")
+
+    def _check_key_length(self, key: str) -> None:
+        limit = self.max_key_bytes
+        if limit is not None and len(key) * 4 > limit and len(key.encode("utf-8")) > limit:
+            raise SuspiciousFileOperation(
+                f"The name {key[:40]!r}... is {len(key.encode('utf-8'))} bytes long with its "
+                f"location; {type(self).__name__} allows {limit}. Give the file field a "
+                "max_length so Django shortens names, or use shorter names."
+            )
 
     def _write(self, key: str, body: UploadBody, overwrite: bool) -> None:
         """Store ``body`` at ``key``; when not ``overwrite``, raise ``FileExistsError`` if taken."""

@@ -360,3 +360,14 @@ def test_non_seekable_upload_with_a_low_threshold_keeps_parts_large(s3_storage, 
     head = raw.head("piped.bin")
     assert head["ETag"].endswith('-3"')  # 6 + 6 + 5 MiB: no undersized first part
     assert raw.get("piped.bin")["Body"].read() == data
+
+
+def test_names_longer_than_s3_allows_are_refused_clearly(s3_storage, raw):
+    from django.core.exceptions import SuspiciousFileOperation
+
+    storage = s3_storage(location="media")
+    with pytest.raises(SuspiciousFileOperation, match="allows 1024"):
+        storage.save("ü" * 600 + ".txt", ContentFile(b"x"))
+    assert raw.keys() == []
+    name = storage.save("d/" + "a" * 2000 + ".txt", ContentFile(b"x"), max_length=200)
+    assert len(name) <= 200 and raw.keys() == ["media/" + name]

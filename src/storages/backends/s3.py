@@ -164,6 +164,7 @@ class S3Storage(S3Settings, BaseStorage):
     """Store files in an S3 bucket (``storages.backends.s3.S3Storage``)."""
 
     file_class = S3File
+    max_key_bytes = 1024
     #: Keys per ListObjectsV2 page (None: the service's default of 1000).
     list_page_size: int | None = None
     derived_attrs = frozenset(
