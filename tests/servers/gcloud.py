@@ -76,15 +76,27 @@ def service_account_credentials(email: str = SA_EMAIL) -> Any:
     With a valid token the SDK never refreshes (which would need Google's token endpoint);
     fake-gcs-server accepts any bearer token.
     """
-    from google.oauth2 import service_account
-
-    credentials = service_account.Credentials.from_service_account_info(
+    credentials = _offline_credentials_class().from_service_account_info(
         service_account_info(email), scopes=list(STORAGE_SCOPES)
     )
     credentials.token = "test-token"
     expiry = datetime.now(timezone.utc) + timedelta(days=1)
     credentials.expiry = expiry.replace(tzinfo=None)  # google-auth keeps naive UTC times
     return credentials
+
+
+@cache
+def _offline_credentials_class() -> Any:
+    from google.oauth2 import service_account
+
+    class OfflineServiceAccountCredentials(service_account.Credentials):  # type: ignore[misc]
+        """Service-account credentials that never look up their regional access boundary
+        (google-auth does that in a background thread against Google's IAM service)."""
+
+        def _is_regional_access_boundary_lookup_required(self) -> bool:
+            return False
+
+    return OfflineServiceAccountCredentials
 
 
 class FakeGcsServer:
@@ -196,3 +208,97 @@ def backend_gcloud(gcs_server: FakeGcsServer, gcs_bucket: str) -> Any:
     # Create-only saves in the suite are small (one request), where fake-gcs-server enforces
     # the generation precondition, so the race test holds.
     return Backend("gcloud", make, Capabilities(created_time=True), fetch)
+
+
+class RecordingSession:
+    """The client seam: wraps the SDK's authorized HTTP session to record requests and inject
+    faults. Everything still goes to the real server.
+
+    ``corrupt_downloads``: flip one byte of every media download body as it arrives.
+    ``corrupt_uploads``: a ``(old, new)`` byte replacement applied to every request body.
+    ``drop_range``: remove ``Range`` headers (as a proxy that ignores them would).
+    """
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.requests: list[tuple[str, str, dict[str, str]]] = []
+        self.sent_headers: list[dict[str, str]] = []
+        self.corrupt_downloads = False
+        self.corrupt_uploads: tuple[bytes, bytes] | None = None
+        self.drop_range = False
+
+    def request(self, method: str, url: str, data: Any = None, headers: Any = None,
+                **kwargs: Any) -> Any:
+        """Record, optionally corrupt, and send one request."""
+        self.requests.append((method.upper(), url, dict(headers or {})))
+        if self.drop_range and headers:
+            headers = {k: v for k, v in headers.items() if k.lower() != "range"}
+        if self.corrupt_uploads and isinstance(data, (bytes, bytearray)):
+            data = bytes(data).replace(*self.corrupt_uploads)
+        response = self.inner.request(method, url, data=data, headers=headers, **kwargs)
+        self.sent_headers.append({k.lower(): v for k, v in response.request.headers.items()})
+        if self.corrupt_downloads and "alt=media" in url:
+            response.raw = _FlipFirstByte(response.raw)
+        return response
+
+    def get(self, url: str, **kwargs: Any) -> Any:
+        """``requests.Session.get``."""
+        return self.request("GET", url, **kwargs)
+
+    def put(self, url: str, data: Any = None, **kwargs: Any) -> Any:
+        """``requests.Session.put``."""
+        return self.request("PUT", url, data=data, **kwargs)
+
+    def post(self, url: str, data: Any = None, **kwargs: Any) -> Any:
+        """``requests.Session.post``."""
+        return self.request("POST", url, data=data, **kwargs)
+
+    def delete(self, url: str, **kwargs: Any) -> Any:
+        """``requests.Session.delete``."""
+        return self.request("DELETE", url, **kwargs)
+
+    def close(self) -> None:
+        """Close the wrapped session."""
+        self.inner.close()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def count(self, method: str, fragment: str = "") -> int:
+        """Return how many ``method`` requests went to a URL containing ``fragment``."""
+        return sum(1 for m, url, _ in self.requests if m == method and fragment in url)
+
+
+class _FlipFirstByte:
+    """A response body whose first byte arrives altered (a transfer corrupted in flight)."""
+
+    def __init__(self, raw: Any) -> None:
+        self._raw = raw
+        self._flipped = False
+
+    def read(self, *args: Any, **kwargs: Any) -> bytes:
+        data = self._raw.read(*args, **kwargs)
+        if data and not self._flipped:
+            self._flipped = True
+            data = bytes([data[0] ^ 0xFF]) + data[1:]
+        return bytes(data)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._raw, name)
+
+
+def recording(cls: type) -> type:
+    """Return a subclass of storage class ``cls`` whose clients send through a
+    :class:`RecordingSession`, reachable as ``storage.session`` (the last one made)."""
+
+    class Recording(cls):  # type: ignore[valid-type, misc]
+        session: RecordingSession
+
+        def _connect(self) -> Any:
+            client = super()._connect()
+            self.session = RecordingSession(client._http)
+            client._http_internal = self.session
+            return client
+
+    Recording.__name__ = f"Recording{cls.__name__}"
+    return Recording

@@ -15,7 +15,12 @@ from django.core.exceptions import ImproperlyConfigured, SuspiciousFileOperation
 
 from storages.backends import _gcloud_urls as urls
 from storages.backends._gcloud_settings import BLOB_PROPERTIES, GoogleCloudSettings, predefined_acl
-from storages.backends._gcloud_transfer import ResumableUpload, media_url, open_download
+from storages.backends._gcloud_transfer import (
+    Checksum,
+    ResumableUpload,
+    media_url,
+    open_download,
+)
 from storages.base import BaseStorage
 from storages.compress import GzipCompressingReader, gunzip_reader, should_gzip
 from storages.deps import require
@@ -113,7 +118,8 @@ class GoogleCloudFile(StorageFile):
         return len(data)
 
     def _complete_upload(self, state: Any, parts: list[Any]) -> None:
-        self._storage._send_chunk(state, b"", final=True)
+        if not state.finished:  # the last part was full-sized: tell the service it was the end
+            self._storage._send_chunk(state, b"", final=True)
 
     def _abort_upload(self, state: Any) -> None:
         state.abort()
@@ -261,6 +267,9 @@ class GoogleCloudStorage(GoogleCloudSettings, BaseStorage):
         blob = self._blob(key)
         for prop, value in params.items():
             setattr(blob, prop, value)
+        # In the object resource too, not only in the upload's header: some servers (the
+        # emulator) read it only from there on resumable uploads.
+        blob.content_type = ctype
         # Only save() compresses: it streams its whole body through the compressor.
         gzip = compress and bool(self.gzip) and "content_encoding" not in params and should_gzip(
             ctype, self.gzip_content_types
@@ -271,7 +280,9 @@ class GoogleCloudStorage(GoogleCloudSettings, BaseStorage):
 
     def _upload_bytes(self, upload: _Upload, data: bytes, overwrite: bool) -> None:
         # One request; the service refuses it (412) if overwrite is off and the name is taken.
-        upload.blob.upload_from_string(
+        # The SDK sends our CRC32C along, so the service refuses corrupted bytes too.
+        blob = upload.blob
+        blob.upload_from_string(
             data,
             content_type=upload.content_type,
             predefined_acl=upload.acl,
@@ -279,6 +290,15 @@ class GoogleCloudStorage(GoogleCloudSettings, BaseStorage):
             checksum="crc32c",
             client=self.client,
         )
+        checksum = Checksum()
+        checksum.update(data)
+        if blob.crc32c and blob.crc32c != checksum.b64digest():
+            # A service that did not check: never leave bytes that differ from what was sent.
+            blob.delete(if_generation_match=blob.generation)
+            raise StorageError(
+                f"{upload.name}: the stored object does not match what was sent (crc32c "
+                f"{blob.crc32c} != {checksum.b64digest()}); the transfer was corrupted."
+            )
 
     def _start_session(self, upload: _Upload, overwrite: bool) -> ResumableUpload:
         url = upload.blob.create_resumable_upload_session(
@@ -375,9 +395,13 @@ class GoogleCloudStorage(GoogleCloudSettings, BaseStorage):
         acl = predefined_acl(acl, "the 'acl' object parameter") or self.default_acl
         if acl == "publicRead" or not self.querystring_auth:
             return self._public_url(key)
+        if set(params) <= _FAST_URL_PARAMETERS and params.get("version", "v4") == "v4":
+            now = urls._now()
+            # A bad lifetime is the caller's ValueError, not a service failure.
+            expires = urls.expiration_seconds(params.get("expiration", self.expiration), now)
+            with self.translating(name):
+                return self._fast_signed_url(key, params, expires, now)
         with self.translating(name):
-            if set(params) <= _FAST_URL_PARAMETERS and params.get("version", "v4") == "v4":
-                return self._fast_signed_url(key, params)
             return self._library_signed_url(key, params)
 
     def _public_url(self, key: str) -> str:
@@ -385,10 +409,10 @@ class GoogleCloudStorage(GoogleCloudSettings, BaseStorage):
             return f"{self.custom_endpoint}/{urls.quote_name(key)}"
         return f"{self._api_endpoint()}/{self.bucket_name}/{urls.quote_name(key)}"
 
-    def _fast_signed_url(self, key: str, params: dict[str, Any]) -> str:
+    def _fast_signed_url(
+        self, key: str, params: dict[str, Any], expires: int, now: datetime
+    ) -> str:
         signer = self._signer()
-        now = urls._now()
-        expires = urls.expiration_seconds(params.get("expiration", self.expiration), now)
         headers = dict(params.get("headers") or {})
         if params.get("content_type") is not None:
             headers["Content-Type"] = params["content_type"]
@@ -439,7 +463,7 @@ class GoogleCloudStorage(GoogleCloudSettings, BaseStorage):
             return str(self.sa_email)
         credentials = self._signing_credentials()
         email = getattr(credentials, "service_account_email", None)
-        if email in (None, "default"):
+        if email == "default":
             # Compute Engine credentials learn their real e-mail when they first refresh.
             transport = require("google.auth.transport.requests", "google")
             credentials.refresh(transport.Request())
