@@ -11,9 +11,8 @@ import mimetypes
 from datetime import datetime
 from typing import Any
 
-from django.core.exceptions import ImproperlyConfigured, SuspiciousFileOperation
+from django.core.exceptions import ImproperlyConfigured
 
-from storages.backends import _gcloud_urls as urls
 from storages.backends._gcloud_settings import BLOB_PROPERTIES, GoogleCloudSettings, predefined_acl
 from storages.backends._gcloud_transfer import (
     Checksum,
@@ -21,6 +20,7 @@ from storages.backends._gcloud_transfer import (
     media_url,
     open_download,
 )
+from storages.backends._gcloud_urls import GoogleCloudUrls
 from storages.base import BaseStorage
 from storages.compress import GzipCompressingReader, gunzip_reader, should_gzip
 from storages.deps import require
@@ -30,13 +30,6 @@ from storages.names import normalize_name
 
 __all__ = ["GoogleCloudFile", "GoogleCloudStorage"]
 
-_MAX_NAME_BYTES = 1024  # the service's limit on object names (UTF-8)
-_IAM_SCOPE = "https://www.googleapis.com/auth/cloud-platform"
-# url() parameters the fast V4 signer understands; anything else goes to the library.
-_FAST_URL_PARAMETERS = frozenset({
-    "content_md5", "content_type", "expiration", "generation", "headers", "method",
-    "query_parameters", "response_disposition", "response_type", "version",
-})
 
 
 def http_status(exc: BaseException) -> int | None:
@@ -154,7 +147,7 @@ def _read_full(source: Any, size: int) -> bytes:
     return b"".join(parts)
 
 
-class GoogleCloudStorage(GoogleCloudSettings, BaseStorage):
+class GoogleCloudStorage(GoogleCloudSettings, GoogleCloudUrls, BaseStorage):
     """Store files in a Google Cloud Storage bucket."""
 
     file_class = GoogleCloudFile
@@ -162,6 +155,8 @@ class GoogleCloudStorage(GoogleCloudSettings, BaseStorage):
     client_per_thread = True
     #: Objects per list request (None: the service's default of 1000).
     list_page_size: int | None = None
+    #: The service's limit on object names, in UTF-8 bytes.
+    max_key_bytes = 1024
     derived_attrs = frozenset({"chunk_size", "_endpoint"})
     error_rules = (
         (_status_in(404), NotFound),
@@ -251,11 +246,7 @@ class GoogleCloudStorage(GoogleCloudSettings, BaseStorage):
     def _prepare_upload(
         self, key: str, name: str, content_type: str | None, compress: bool = False
     ) -> _Upload:
-        if len(key.encode("utf-8")) > _MAX_NAME_BYTES:
-            raise SuspiciousFileOperation(
-                f"Google Cloud Storage object names are limited to {_MAX_NAME_BYTES} bytes of "
-                f"UTF-8; {name!r} is longer."
-            )
+        self._check_key_length(key)  # files opened for writing do not pass through save()
         params = self.get_object_parameters(name)
         unknown = set(params) - BLOB_PROPERTIES - {"acl"}
         if unknown:
@@ -384,115 +375,3 @@ class GoogleCloudStorage(GoogleCloudSettings, BaseStorage):
                     files.append(relative)
             dirs.extend(p[len(prefix) :].rstrip("/") for p in page.prefixes)
         return dirs, files
-
-    # -- URLs ------------------------------------------------------------------------------
-
-    def url(self, name: str, parameters: dict[str, Any] | None = None) -> str:
-        """Return a URL for ``name``: public, or V4-signed for ``GS_EXPIRATION``, per settings."""
-        key = self._key(name)
-        params = dict(parameters or {})
-        acl = self.get_object_parameters(self._name(key)).get("acl")
-        acl = predefined_acl(acl, "the 'acl' object parameter") or self.default_acl
-        if acl == "publicRead" or not self.querystring_auth:
-            return self._public_url(key)
-        if set(params) <= _FAST_URL_PARAMETERS and params.get("version", "v4") == "v4":
-            now = urls._now()
-            # A bad lifetime is the caller's ValueError, not a service failure.
-            expires = urls.expiration_seconds(params.get("expiration", self.expiration), now)
-            with self.translating(name):
-                return self._fast_signed_url(key, params, expires, now)
-        with self.translating(name):
-            return self._library_signed_url(key, params)
-
-    def _public_url(self, key: str) -> str:
-        if self.custom_endpoint:
-            return f"{self.custom_endpoint}/{urls.quote_name(key)}"
-        return f"{self._api_endpoint()}/{self.bucket_name}/{urls.quote_name(key)}"
-
-    def _fast_signed_url(
-        self, key: str, params: dict[str, Any], expires: int, now: datetime
-    ) -> str:
-        signer = self._signer()
-        headers = dict(params.get("headers") or {})
-        if params.get("content_type") is not None:
-            headers["Content-Type"] = params["content_type"]
-        if params.get("content_md5") is not None:
-            headers["Content-MD5"] = params["content_md5"]
-        query = dict(params.get("query_parameters") or {})
-        for option, field in (("response_type", "response-content-type"),
-                              ("response_disposition", "response-content-disposition"),
-                              ("generation", "generation")):
-            if params.get(option) is not None:
-                query[field] = params[option]
-        quoted = urls.quote_name(key)
-        resource = f"/{quoted}" if self.custom_endpoint else f"/{self.bucket_name}/{quoted}"
-        return signer.signed_url(
-            resource, expires, method=params.get("method", "GET"), headers=headers,
-            query=query, now=now,
-        )
-
-    def _signing_credentials(self) -> Any:
-        return self.credentials or self.client._credentials
-
-    def _signer(self) -> urls.V4Signer:
-        # Cached per thread (the IAM signer holds an HTTP session); reset with the clients.
-        signer: urls.V4Signer | None = getattr(self._local, "signer", None)
-        if signer is not None:
-            return signer
-        endpoint = self.custom_endpoint or self._api_endpoint()
-        if self.iam_sign_blob:
-            email = self._service_account_email()
-            iam = urls.IamBlobSigner(self._iam_session(), email, self.client.universe_domain)
-            signer = urls.V4Signer(endpoint, email, iam)
-        else:
-            credentials = self._signing_credentials()
-            auth = require("google.auth.credentials", "google")
-            if not isinstance(credentials, auth.Signing):
-                raise ImproperlyConfigured(
-                    "Signed URLs need credentials with a private key (a service-account key in "
-                    "GS_CREDENTIALS or GOOGLE_APPLICATION_CREDENTIALS). Without one, set "
-                    "GS_IAM_SIGN_BLOB = True to sign through the IAM API, or "
-                    "GS_QUERYSTRING_AUTH = False for plain public URLs."
-                )
-            signer = urls.V4Signer(endpoint, credentials.signer_email, credentials.sign_bytes)
-        self._local.signer = signer
-        return signer
-
-    def _service_account_email(self) -> str:
-        if self.sa_email:
-            return str(self.sa_email)
-        credentials = self._signing_credentials()
-        email = getattr(credentials, "service_account_email", None)
-        if email == "default":
-            # Compute Engine credentials learn their real e-mail when they first refresh.
-            transport = require("google.auth.transport.requests", "google")
-            credentials.refresh(transport.Request())
-            email = getattr(credentials, "service_account_email", None)
-        if not email or email == "default":
-            raise ImproperlyConfigured(
-                "GS_IAM_SIGN_BLOB needs the e-mail of the signing service account: set "
-                "GS_SA_EMAIL (option 'sa_email')."
-            )
-        return str(email)
-
-    def _iam_session(self) -> Any:
-        """Return the authorized HTTP session that calls the IAM signBlob API."""
-        auth = require("google.auth.credentials", "google")
-        transport = require("google.auth.transport.requests", "google")
-        credentials = auth.with_scopes_if_required(self._signing_credentials(), [_IAM_SCOPE])
-        return transport.AuthorizedSession(credentials)
-
-    def _library_signed_url(self, key: str, params: dict[str, Any]) -> str:
-        options: dict[str, Any] = {"version": "v4", "expiration": self.expiration, **params}
-        routing = ("api_access_endpoint", "bucket_bound_hostname", "virtual_hosted_style")
-        if self.custom_endpoint and not any(k in options for k in routing):
-            options["bucket_bound_hostname"] = self.custom_endpoint
-        options.setdefault("credentials", self._signing_credentials())
-        if self.iam_sign_blob and "access_token" not in options:
-            credentials = options["credentials"]
-            if not credentials.valid:
-                transport = require("google.auth.transport.requests", "google")
-                credentials.refresh(transport.Request())
-            options.setdefault("service_account_email", self._service_account_email())
-            options["access_token"] = credentials.token
-        return self._blob(key).generate_signed_url(**options)  # type: ignore[no-any-return]
