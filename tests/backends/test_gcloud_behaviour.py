@@ -123,6 +123,48 @@ def test_save_of_a_large_non_seekable_stream_uses_bounded_memory(recorded, raw):
                                             f"bytes */{20 * MiB}"]
 
 
+def test_seekable_file_of_known_size_is_sent_straight_from_the_file(recorded, raw, tmp_path):
+    # With GS_BLOB_CHUNK_SIZE unset, a file on disk goes up in requests of up to 100 MiB read
+    # from the file as they are sent: no chunk buffer in memory, few requests.
+    path = tmp_path / "disk.bin"
+    source = Generated(40 * MiB + 3)
+    with path.open("wb") as handle:
+        while data := source.read(MiB):
+            handle.write(data)
+    storage = recorded()
+    tracemalloc.start()
+    try:
+        with path.open("rb") as handle:
+            storage.save("disk.bin", File(handle))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 3 * MiB, f"peak {peak / MiB:.1f} MiB"
+    (put,) = [h for m, u, h in storage.session.requests if m == "PUT"]
+    assert put["Content-Range"] == f"bytes 0-{40 * MiB + 2}/{40 * MiB + 3}"
+    assert put["X-Goog-Hash"] == f"crc32c={source.crc32c()}"
+    assert raw.blob("disk.bin").crc32c == source.crc32c()
+
+
+def test_file_changing_during_a_direct_upload_is_not_kept(gcs_storage, raw):
+    class Changing(io.BytesIO):
+        """Its content changes after the checksum pass, as a file rewritten meanwhile."""
+
+        starts = 0
+
+        def read(self, *args):
+            if self.tell() == 0:
+                self.starts += 1
+                if self.starts == 2:  # the checksum pass is done; the upload starts reading
+                    self.getbuffer()[100] ^= 0xFF
+            return super().read(*args)
+
+    storage = gcs_storage()
+    with pytest.raises(StorageError, match="corrupt"):
+        storage.save("changing.bin", File(Changing(b"c" * (17 * MiB)), name="changing.bin"))
+    assert "changing.bin" not in raw.names()
+
+
 def test_exact_multiple_of_the_chunk_size_written_through_a_file(recorded, raw):
     storage = recorded(blob_chunk_size=CHUNK)
     data = bytes(range(256)) * (2 * CHUNK // 256)

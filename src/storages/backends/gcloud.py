@@ -30,6 +30,11 @@ from storages.names import normalize_name
 
 __all__ = ["GoogleCloudFile", "GoogleCloudStorage"]
 
+MiB = 1024 * 1024
+#: Largest request of an upload read straight from a file (google-cloud-storage's default
+#: chunk size; a multiple of 256 KiB).
+STREAM_REQUEST_SIZE = 100 * MiB
+
 
 
 def http_status(exc: BaseException) -> int | None:
@@ -302,8 +307,11 @@ class GoogleCloudStorage(GoogleCloudSettings, GoogleCloudUrls, BaseStorage):
         return ResumableUpload(self.client._http, url, upload.name)
 
     def _send_chunk(self, session: ResumableUpload, data: bytes, final: bool) -> None:
+        self._guarded(session, session.send, data, final)
+
+    def _guarded(self, session: ResumableUpload, send: Any, *args: Any) -> None:
         try:
-            session.send(data, final=final)
+            send(*args)
         except StorageError:
             if session.finished and session.resource.get("generation"):
                 # The service kept bytes that differ from what was sent: never leave them.
@@ -314,6 +322,12 @@ class GoogleCloudStorage(GoogleCloudSettings, GoogleCloudUrls, BaseStorage):
 
     def _write(self, key: str, body: UploadBody, overwrite: bool) -> None:
         upload = self._prepare_upload(key, self._name(key), body.content_type, compress=True)
+        if (
+            self.blob_chunk_size is None and not upload.gzip and body.seekable
+            and body.size is not None and body.size >= self.chunk_size
+        ):
+            self._write_from_source(upload, body.content, overwrite)
+            return
         source: Any = GzipCompressingReader(body) if upload.gzip else body
         chunk = self.chunk_size
         data = _read_full(source, chunk)
@@ -330,6 +344,36 @@ class GoogleCloudStorage(GoogleCloudSettings, GoogleCloudUrls, BaseStorage):
                 data = _read_full(source, chunk)
                 if not data:
                     self._send_chunk(session, b"", final=True)
+                    return
+        except BaseException:
+            session.abort()
+            raise
+
+    def _write_from_source(self, upload: _Upload, source: Any, overwrite: bool) -> None:
+        """Upload a seekable file of known size straight from the file: no chunk buffer.
+
+        Used when the chunk size is left to us: requests of up to 100 MiB (the SDK's own
+        default) are read from the file in small blocks as they are sent, so memory stays
+        small and the service sees few requests. The CRC32C is computed by a first pass, so the
+        last request can carry it and the service refuses a file that changed in between.
+        """
+        checksum = Checksum()
+        total = 0
+        source.seek(0)
+        while data := source.read(MiB):
+            checksum.update(data)
+            total += len(data)
+        digest = checksum.b64digest()
+        session = self._start_session(upload, overwrite)
+        try:
+            offset = 0
+            while True:
+                length = min(STREAM_REQUEST_SIZE, total - offset)
+                final = offset + length >= total
+                self._guarded(session, session.send_window, source, offset, length, final,
+                              digest)
+                offset += length
+                if final:
                     return
         except BaseException:
             session.abort()
