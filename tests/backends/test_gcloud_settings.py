@@ -96,6 +96,16 @@ def test_project_id_reaches_the_client_and_bucket_creation(gcs_server, gcs_bucke
     assert storage.client.project == PROJECT
     storage.save("p.txt", ContentFile(b"p"))
     assert raw.get("p.txt") == b"p"
+    # The project is what a bucket created on first use belongs to (sent with the request;
+    # fake-gcs-server does not keep it).
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        creator = recording(GoogleCloudStorage)(
+            **gcs_server.options(f"{gcs_bucket}-p", project_id="another-project",
+                                 auto_create_bucket=True))
+    creator.exists("x")
+    assert any("project=another-project" in u for m, u, _ in creator.session.requests
+               if m == "POST")
 
 
 def test_credentials_authorize_requests_and_sign_urls(gcs_server, gcs_bucket, raw):
@@ -379,12 +389,16 @@ def test_auto_create_bucket_creates_it_on_first_use(gcs_server, raw):
     name = f"auto-{uuid.uuid4().hex[:10]}"
     with override_settings(GS_AUTO_CREATE_BUCKET=True, GS_AUTO_CREATE_ACL="publicRead"):
         with pytest.warns(DeprecationWarning) as caught:
-            storage = GoogleCloudStorage(**gcs_server.options(name))
+            storage = recording(GoogleCloudStorage)(**gcs_server.options(name))
         assert {str(w.message).split(" ")[0] for w in caught} == {
             "GS_AUTO_CREATE_BUCKET", "GS_AUTO_CREATE_ACL"}
         assert raw.client.lookup_bucket(name) is None
         storage.save("first.txt", ContentFile(b"1"))
     assert raw.client.lookup_bucket(name) is not None
+    # fake-gcs-server keeps neither a bucket's ACL nor its project: check what was asked for.
+    (create,) = [u for m, u, _ in storage.session.requests if m == "POST" and u.split("?")[
+        0].endswith("/storage/v1/b")]
+    assert "predefinedAcl=publicRead" in create and f"project={PROJECT}" in create
     assert raw.client.bucket(name).blob("first.txt").download_as_bytes() == b"1"
     # A second storage finds the bucket there and leaves it alone.
     with warnings.catch_warnings():

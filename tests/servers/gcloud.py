@@ -294,8 +294,8 @@ def recording(cls: type) -> type:
     class Recording(cls):  # type: ignore[valid-type, misc]
         session: RecordingSession
 
-        def _connect(self) -> Any:
-            client = super()._connect()
+        def make_client(self) -> Any:
+            client = super().make_client()
             self.session = RecordingSession(client._http)
             client._http_internal = self.session
             return client

@@ -183,14 +183,9 @@ class GoogleCloudStorage(GoogleCloudSettings, GoogleCloudUrls, BaseStorage):
                 "GoogleCloudStorage needs a bucket: set GS_BUCKET_NAME, or the 'bucket_name' "
                 "option in STORAGES."
             )
-        gcs = require("google.cloud.storage", "google")
         auth_exceptions = require("google.auth.exceptions", "google")
         try:
-            client = gcs.Client(
-                project=self.project_id,
-                credentials=self.credentials,
-                client_options=self.client_options,
-            )
+            client = self.make_client()
         except auth_exceptions.DefaultCredentialsError as exc:
             raise ImproperlyConfigured(
                 "No Google Cloud credentials were found: set GS_CREDENTIALS (option "
@@ -199,6 +194,15 @@ class GoogleCloudStorage(GoogleCloudSettings, GoogleCloudUrls, BaseStorage):
         if self.auto_create_bucket:
             self._create_bucket(client)
         return client
+
+    def make_client(self) -> Any:
+        """Return a new ``google.cloud.storage.Client``; override to customize the transport."""
+        gcs = require("google.cloud.storage", "google")
+        return gcs.Client(
+            project=self.project_id,
+            credentials=self.credentials,
+            client_options=self.client_options,
+        )
 
     def _disconnect(self, client: Any) -> None:
         client.close()
