@@ -36,7 +36,6 @@ MiB = 1024 * 1024
 STREAM_REQUEST_SIZE = 100 * MiB
 
 
-
 def http_status(exc: BaseException) -> int | None:
     """Return the HTTP status a google-api-core exception carries, if any."""
     if not type(exc).__module__.startswith("google."):
