@@ -40,8 +40,11 @@ def cases(work: Path, scale: float = 1.0) -> tuple[list[Case], Callable[[], None
     options = server.options(bucket_name, credentials=credentials)
     storage = GoogleCloudStorage(**options)
     plain = GoogleCloudStorage(**options, querystring_auth=False)
-    client = gcs.Client(project=options["project_id"], credentials=credentials,
-                        client_options=options["client_options"])
+    client = gcs.Client(
+        project=options["project_id"],
+        credentials=credentials,
+        client_options=options["client_options"],
+    )
     bucket = client.bucket(bucket_name)
     storage.url("warm-up")
     plain.url("warm-up")
@@ -49,24 +52,40 @@ def cases(work: Path, scale: float = 1.0) -> tuple[list[Case], Callable[[], None
     keys = [f"media/photos/img_{i:05d} ü+.jpg" for i in range(max(int(2000 * scale), 200))]
     day = timedelta(days=1)
     result: list[Case] = [
-        Case("gcloud", "url() signed", lambda: [storage.url(k) for k in keys],
-             lambda: [bucket.blob(k).generate_signed_url(version="v4", expiration=day,
-                                                         credentials=credentials)
-                      for k in keys],
-             operations=len(keys), kind="speedup"),
-        Case("gcloud", "url() unsigned", lambda: [plain.url(k) for k in keys],
-             lambda: [bucket.blob(k).public_url for k in keys],
-             operations=len(keys), kind="speedup"),
+        Case(
+            "gcloud",
+            "url() signed",
+            lambda: [storage.url(k) for k in keys],
+            lambda: [
+                bucket.blob(k).generate_signed_url(
+                    version="v4", expiration=day, credentials=credentials
+                )
+                for k in keys
+            ],
+            operations=len(keys),
+            kind="speedup",
+        ),
+        Case(
+            "gcloud",
+            "url() unsigned",
+            lambda: [plain.url(k) for k in keys],
+            lambda: [bucket.blob(k).public_url for k in keys],
+            operations=len(keys),
+            kind="speedup",
+        ),
     ]
 
     heads = max(int(300 * scale), 30)
     bucket.blob("meta/object.bin").upload_from_string(b"x" * 4096)
-    result.append(Case(
-        "gcloud", f"size() x {heads}",
-        lambda: [storage.size("meta/object.bin") for _ in range(heads)],
-        lambda: [bucket.get_blob("meta/object.bin").size for _ in range(heads)],
-        operations=heads,
-    ))
+    result.append(
+        Case(
+            "gcloud",
+            f"size() x {heads}",
+            lambda: [storage.size("meta/object.bin") for _ in range(heads)],
+            lambda: [bucket.get_blob("meta/object.bin").size for _ in range(heads)],
+            operations=heads,
+        )
+    )
 
     size = int(64 * MiB * scale)
     big = work / "big.bin"
@@ -94,14 +113,41 @@ def cases(work: Path, scale: float = 1.0) -> tuple[list[Case], Callable[[], None
         with big.open("rb") as handle:
             bucket.blob("big/raw16.bin", chunk_size=16 * MiB).upload_from_file(handle)
 
-    result.append(Case("gcloud", f"save {size // MiB} MB", storage_save, raw_save, bytes=size,
-                       repeat=9, measure_memory=True))
+    result.append(
+        Case(
+            "gcloud",
+            f"save {size // MiB} MB",
+            storage_save,
+            raw_save,
+            bytes=size,
+            repeat=9,
+            measure_memory=True,
+        )
+    )
     # The SDK sends a known-size file above 8 MiB in one 100 MiB chunk by default; with the
     # storage's default chunk size (16 MiB) both pay the emulator's per-chunk cost alike.
-    result.append(Case("gcloud", f"save {size // MiB} MB (SDK in 16 MiB chunks)", storage_save,
-                       raw_save_same_chunks, bytes=size, repeat=9, measure_memory=True))
-    result.append(Case("gcloud", f"read {size // MiB} MB", storage_read, raw_read, bytes=size,
-                       repeat=9, measure_memory=True))
+    result.append(
+        Case(
+            "gcloud",
+            f"save {size // MiB} MB (SDK in 16 MiB chunks)",
+            storage_save,
+            raw_save_same_chunks,
+            bytes=size,
+            repeat=9,
+            measure_memory=True,
+        )
+    )
+    result.append(
+        Case(
+            "gcloud",
+            f"read {size // MiB} MB",
+            storage_read,
+            raw_read,
+            bytes=size,
+            repeat=9,
+            measure_memory=True,
+        )
+    )
 
     def stop() -> None:
         client.close()
@@ -144,4 +190,3 @@ def main() -> int:
 
 if __name__ == "__main__":
     raise SystemExit(main())
-

@@ -33,7 +33,9 @@ def cases(work: Path, scale: float = 1.0) -> tuple[list[Case], Callable[[], None
     storage = S3Storage(**server.options(bucket))
     plain = S3Storage(**server.options(bucket, querystring_auth=False))
     unsigned_client = boto3.client(
-        "s3", endpoint_url=server.endpoint, region_name="us-east-1",
+        "s3",
+        endpoint_url=server.endpoint,
+        region_name="us-east-1",
         config=Config(signature_version=UNSIGNED, s3={"addressing_style": "path"}),
     )
     storage.exists("warm-up")  # build the client (and load botocore's models) before measuring
@@ -41,38 +43,76 @@ def cases(work: Path, scale: float = 1.0) -> tuple[list[Case], Callable[[], None
 
     keys = [f"media/photos/img_{i:05d} ü+.jpg" for i in range(2000)]
     result: list[Case] = [
-        Case("s3", "url() signed", lambda: [storage.url(k) for k in keys],
-             lambda: [client.generate_presigned_url(
-                 "get_object", Params={"Bucket": bucket, "Key": k}, ExpiresIn=3600) for k in keys],
-             operations=len(keys), target=20, kind="speedup", repeat=9),
-        Case("s3", "url() unsigned", lambda: [plain.url(k) for k in keys],
-             lambda: [unsigned_client.generate_presigned_url(
-                 "get_object", Params={"Bucket": bucket, "Key": k}) for k in keys],
-             operations=len(keys), target=30, kind="speedup", repeat=9),
+        Case(
+            "s3",
+            "url() signed",
+            lambda: [storage.url(k) for k in keys],
+            lambda: [
+                client.generate_presigned_url(
+                    "get_object", Params={"Bucket": bucket, "Key": k}, ExpiresIn=3600
+                )
+                for k in keys
+            ],
+            operations=len(keys),
+            target=20,
+            kind="speedup",
+            repeat=9,
+        ),
+        Case(
+            "s3",
+            "url() unsigned",
+            lambda: [plain.url(k) for k in keys],
+            lambda: [
+                unsigned_client.generate_presigned_url(
+                    "get_object", Params={"Bucket": bucket, "Key": k}
+                )
+                for k in keys
+            ],
+            operations=len(keys),
+            target=30,
+            kind="speedup",
+            repeat=9,
+        ),
     ]
 
     small = os.urandom(4096)
     count = max(int(500 * scale), 10)
-    result.append(Case(
-        "s3", f"save {count} x 4 KB",
-        lambda: [storage.save(f"small/s{i}.bin", ContentFile(small)) for i in range(count)],
-        lambda: [client.put_object(Bucket=bucket, Key=f"rawsmall/s{i}.bin", Body=small,
-                                   ContentType="application/octet-stream")
-                 for i in range(count)],
-        operations=count, target=1.15, repeat=3,
-    ))
+    result.append(
+        Case(
+            "s3",
+            f"save {count} x 4 KB",
+            lambda: [storage.save(f"small/s{i}.bin", ContentFile(small)) for i in range(count)],
+            lambda: [
+                client.put_object(
+                    Bucket=bucket,
+                    Key=f"rawsmall/s{i}.bin",
+                    Body=small,
+                    ContentType="application/octet-stream",
+                )
+                for i in range(count)
+            ],
+            operations=count,
+            target=1.15,
+            repeat=3,
+        )
+    )
 
     client.put_object(Bucket=bucket, Key="meta/object.bin", Body=small)
     heads = 300
     for method in ("exists", "size", "get_modified_time"):
         function = getattr(storage, method)
-        result.append(Case(
-            "s3", f"{method}() x {heads}",
-            lambda function=function: [function("meta/object.bin") for _ in range(heads)],
-            lambda: [client.head_object(Bucket=bucket, Key="meta/object.bin")
-                     for _ in range(heads)],
-            operations=heads, target=1.1,
-        ))
+        result.append(
+            Case(
+                "s3",
+                f"{method}() x {heads}",
+                lambda function=function: [function("meta/object.bin") for _ in range(heads)],
+                lambda: [
+                    client.head_object(Bucket=bucket, Key="meta/object.bin") for _ in range(heads)
+                ],
+                operations=heads,
+                target=1.1,
+            )
+        )
 
     size = int(256 * MiB * scale)
     big = work / "big.bin"
@@ -98,15 +138,39 @@ def cases(work: Path, scale: float = 1.0) -> tuple[list[Case], Callable[[], None
         for _chunk in body.iter_chunks(MiB):
             pass
 
-    result.append(Case("s3", f"save {size // MiB} MB", storage_save, raw_save, bytes=size,
-                       target=1.05, repeat=3, measure_memory=True))
-    result.append(Case("s3", f"read {size // MiB} MB", storage_read, raw_read, bytes=size,
-                       target=1.1, repeat=3, measure_memory=True))
+    result.append(
+        Case(
+            "s3",
+            f"save {size // MiB} MB",
+            storage_save,
+            raw_save,
+            bytes=size,
+            target=1.05,
+            repeat=3,
+            measure_memory=True,
+        )
+    )
+    result.append(
+        Case(
+            "s3",
+            f"read {size // MiB} MB",
+            storage_read,
+            raw_read,
+            bytes=size,
+            target=1.1,
+            repeat=3,
+            measure_memory=True,
+        )
+    )
 
     listed = max(int(10_000 * scale), 100)
     with ThreadPoolExecutor(16) as pool:
-        list(pool.map(lambda i: client.put_object(Bucket=bucket, Key=f"many/k{i:05d}", Body=b""),
-                      range(listed)))
+        list(
+            pool.map(
+                lambda i: client.put_object(Bucket=bucket, Key=f"many/k{i:05d}", Body=b""),
+                range(listed),
+            )
+        )
     paginator = client.get_paginator("list_objects_v2")
 
     def raw_list() -> None:
@@ -115,8 +179,17 @@ def cases(work: Path, scale: float = 1.0) -> tuple[list[Case], Callable[[], None
             dirs += [p["Prefix"] for p in page.get("CommonPrefixes", ())]
             files += [o["Key"] for o in page.get("Contents", ())]
 
-    result.append(Case("s3", f"listdir {listed} keys", lambda: storage.listdir("many"), raw_list,
-                       operations=1, target=1.1, repeat=3))
+    result.append(
+        Case(
+            "s3",
+            f"listdir {listed} keys",
+            lambda: storage.listdir("many"),
+            raw_list,
+            operations=1,
+            target=1.1,
+            repeat=3,
+        )
+    )
 
     static_dir = Path(tempfile.mkdtemp(dir=work))
     files = max(int(1000 * scale), 10)
@@ -132,8 +205,9 @@ def cases(work: Path, scale: float = 1.0) -> tuple[list[Case], Callable[[], None
     return result, stop
 
 
-def _collectstatic_case(server: Any, bucket: str, client: Any, static_dir: Path,
-                        files: int) -> Case:
+def _collectstatic_case(
+    server: Any, bucket: str, client: Any, static_dir: Path, files: int
+) -> Case:
     import mimetypes
 
     from django.core.management import call_command
@@ -141,8 +215,10 @@ def _collectstatic_case(server: Any, bucket: str, client: Any, static_dir: Path,
 
     storages = {
         "default": {"BACKEND": "django.core.files.storage.InMemoryStorage"},
-        "staticfiles": {"BACKEND": "storages.backends.s3.S3StaticStorage",
-                        "OPTIONS": server.options(bucket, location="static")},
+        "staticfiles": {
+            "BACKEND": "storages.backends.s3.S3StaticStorage",
+            "OPTIONS": server.options(bucket, location="static"),
+        },
     }
 
     def storage_run() -> None:
@@ -152,8 +228,13 @@ def _collectstatic_case(server: Any, bucket: str, client: Any, static_dir: Path,
     def raw_run() -> None:
         for path in static_dir.rglob("*.css"):
             key = "rawstatic/" + str(path.relative_to(static_dir))
-            client.put_object(Bucket=bucket, Key=key, Body=path.read_bytes(),
-                              ContentType=mimetypes.guess_type(path.name)[0])
+            client.put_object(
+                Bucket=bucket,
+                Key=key,
+                Body=path.read_bytes(),
+                ContentType=mimetypes.guess_type(path.name)[0],
+            )
 
-    return Case("s3", f"collectstatic {files} files", storage_run, raw_run, operations=files,
-                repeat=3)
+    return Case(
+        "s3", f"collectstatic {files} files", storage_run, raw_run, operations=files, repeat=3
+    )

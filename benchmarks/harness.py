@@ -127,8 +127,10 @@ def run_case(case: Case, log: Callable[[str], None] = print) -> Result:
             elapsed, growth = _timed(function, case.measure_memory)
             times[label].append(elapsed)
             rss[label].append(growth)
-        log(f"  {case.backend}:{case.name} rep {i + 1}/{case.repeat}: "
-            f"storage {times['storage'][-1]:.4f}s raw {times['raw'][-1]:.4f}s")
+        log(
+            f"  {case.backend}:{case.name} rep {i + 1}/{case.repeat}: "
+            f"storage {times['storage'][-1]:.4f}s raw {times['raw'][-1]:.4f}s"
+        )
     storage_s = statistics.median(times["storage"])
     raw_s = statistics.median(times["raw"])
     if case.kind == "speedup":
@@ -138,9 +140,16 @@ def run_case(case: Case, log: Callable[[str], None] = print) -> Result:
         ratio = storage_s / raw_s
         met = None if case.target is None else ratio <= case.target
     result = Result(
-        backend=case.backend, name=case.name, storage_s=storage_s, raw_s=raw_s, ratio=ratio,
-        target=case.target, kind=case.kind, met=met,
-        storage_ops_per_s=case.operations / storage_s, raw_ops_per_s=case.operations / raw_s,
+        backend=case.backend,
+        name=case.name,
+        storage_s=storage_s,
+        raw_s=raw_s,
+        ratio=ratio,
+        target=case.target,
+        kind=case.kind,
+        met=met,
+        storage_ops_per_s=case.operations / storage_s,
+        raw_ops_per_s=case.operations / raw_s,
         samples={k: [round(v, 6) for v in vs] for k, vs in times.items()},
     )
     if case.bytes:
@@ -172,8 +181,10 @@ def table(results: list[Result]) -> str:
         memory = (
             f"{r.storage_rss_mb:.0f} / {r.raw_rss_mb:.0f}" if r.storage_rss_mb is not None else "-"
         )
-        lines.append(f"| {r.backend} | {r.name} | {storage} | {raw} | {ratio} | {target} | "
-                     f"{met} | {memory} |")
+        lines.append(
+            f"| {r.backend} | {r.name} | {storage} | {raw} | {ratio} | {target} | "
+            f"{met} | {memory} |"
+        )
     return "\n".join(lines)
 
 

@@ -1,6 +1,6 @@
 """Run every backend's benchmark cases and print a table (``make bench``).
 
-    python -m benchmarks.run [--scale 0.1] [--only s3] [--out benchmarks/results/latest.json]
+python -m benchmarks.run [--scale 0.1] [--only s3] [--out benchmarks/results/latest.json]
 """
 
 from __future__ import annotations
@@ -22,8 +22,12 @@ BACKENDS = ["s3"]
 def main() -> int:
     """Run the benchmarks."""
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--scale", type=float, default=1.0,
-                        help="shrink file sizes and counts (e.g. 0.1 for a quick run)")
+    parser.add_argument(
+        "--scale",
+        type=float,
+        default=1.0,
+        help="shrink file sizes and counts (e.g. 0.1 for a quick run)",
+    )
     parser.add_argument("--only", action="append", choices=BACKENDS, help="backends to run")
     parser.add_argument("--match", default="", help="only cases whose name contains this")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks/results/latest.json")

@@ -39,6 +39,7 @@ mode=${1:-all}
 run_lint() {
     echo "==> ruff"
     .venv/bin/ruff check src tests scripts benchmarks example
+    .venv/bin/ruff format --check --quiet src tests scripts benchmarks example
     echo "==> mypy (strict on src/)"
     .venv/bin/mypy
 }

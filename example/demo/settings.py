@@ -29,14 +29,20 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
 ]
 ROOT_URLCONF = "demo.urls"
-TEMPLATES = [{
-    "BACKEND": "django.template.backends.django.DjangoTemplates",
-    "DIRS": [],
-    "APP_DIRS": True,
-    "OPTIONS": {"context_processors": ["django.template.context_processors.request"]},
-}]
-DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3",
-                         "NAME": os.environ.get("DEMO_DATABASE", BASE_DIR / "demo.sqlite3")}}
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {"context_processors": ["django.template.context_processors.request"]},
+    }
+]
+DATABASES = {
+    "default": {
+        "ENGINE": "django.db.backends.sqlite3",
+        "NAME": os.environ.get("DEMO_DATABASE", BASE_DIR / "demo.sqlite3"),
+    }
+}
 USE_TZ = True
 TIME_ZONE = "UTC"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -54,11 +60,15 @@ if EMBEDDED_S3:
 
 STORAGES = {
     # Uploads: private objects, shown through signed URLs.
-    "default": {"BACKEND": "storages.backends.s3.S3Storage",
-                "OPTIONS": {"location": "media", "file_overwrite": False}},
+    "default": {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {"location": "media", "file_overwrite": False},
+    },
     # Static files: hashed names from a manifest, public so browsers can load them directly.
-    "staticfiles": {"BACKEND": "storages.backends.s3.S3ManifestStaticStorage",
-                    "OPTIONS": {"location": "static", "default_acl": "public-read"}},
+    "staticfiles": {
+        "BACKEND": "storages.backends.s3.S3ManifestStaticStorage",
+        "OPTIONS": {"location": "static", "default_acl": "public-read"},
+    },
 }
 # The static files are public on purpose (see above); the check warns about public ACLs.
 SILENCED_SYSTEM_CHECKS = ["storages.W003"]

@@ -441,11 +441,7 @@ class BaseStorage(Storage):
 
     def _public_keywords(self, kwargs: dict[str, Any]) -> dict[str, Any]:
         specs, keymap = type(self)._setting_specs, type(self)._keyword_map
-        return {
-            k: v
-            for k, v in kwargs.items()
-            if not (k in keymap and specs[keymap[k]].secret)
-        }
+        return {k: v for k, v in kwargs.items() if not (k in keymap and specs[keymap[k]].secret)}
 
     def deconstruct(self) -> tuple[str, tuple[Any, ...], dict[str, Any]]:
         """Return what a migration needs to rebuild this storage: never a secret."""

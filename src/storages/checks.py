@@ -96,8 +96,9 @@ def check_public_acls(**_: Any) -> list[checks.CheckMessage]:
                 found.append((f'STORAGES["{alias}"]["OPTIONS"]["{key}"]', options[key]))
         params = options.get("object_parameters") or {}
         if isinstance(params, dict) and _is_public(params.get("ACL")):
-            found.append((f'STORAGES["{alias}"]["OPTIONS"]["object_parameters"]["ACL"]',
-                          params["ACL"]))
+            found.append(
+                (f'STORAGES["{alias}"]["OPTIONS"]["object_parameters"]["ACL"]', params["ACL"])
+            )
     return [
         checks.Warning(
             f"{where} is {value!r}: every file stored will be readable by anyone with its URL.",

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 
 __all__ = ["NOT_GIVEN", "Setting", "Source"]
 
+
 class _NotGiven:
     """The type of :data:`NOT_GIVEN`: a value that was not supplied, distinct from ``None``."""
 

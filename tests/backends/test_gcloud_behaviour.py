@@ -81,8 +81,11 @@ class Generated(io.RawIOBase):
 
 
 def content_ranges(storage) -> list[str]:
-    return [h["Content-Range"] for m, u, h in storage.session.requests
-            if m == "PUT" and "upload_id" in u]
+    return [
+        h["Content-Range"]
+        for m, u, h in storage.session.requests
+        if m == "PUT" and "upload_id" in u
+    ]
 
 
 # -- chunked, resumable writes -----------------------------------------------------------------
@@ -119,8 +122,10 @@ def test_save_of_a_large_non_seekable_stream_uses_bounded_memory(recorded, raw):
     assert peak < 5 * MiB, f"peak {peak / MiB:.1f} MiB for a 20 MiB save in 1 MiB chunks"
     assert raw.blob(name).crc32c == source.crc32c()
     # An exact multiple of the chunk size: the end is announced by an empty final request.
-    assert content_ranges(storage)[-2:] == [f"bytes {19 * MiB}-{20 * MiB - 1}/*",
-                                            f"bytes */{20 * MiB}"]
+    assert content_ranges(storage)[-2:] == [
+        f"bytes {19 * MiB}-{20 * MiB - 1}/*",
+        f"bytes */{20 * MiB}",
+    ]
 
 
 def test_seekable_file_of_known_size_is_sent_straight_from_the_file(recorded, raw, tmp_path):
@@ -170,8 +175,11 @@ def test_exact_multiple_of_the_chunk_size_written_through_a_file(recorded, raw):
     data = bytes(range(256)) * (2 * CHUNK // 256)
     with storage.open("exact.bin", "wb") as handle:
         handle.write(data)
-    assert content_ranges(storage) == ["bytes 0-262143/*", "bytes 262144-524287/*",
-                                       "bytes */524288"]
+    assert content_ranges(storage) == [
+        "bytes 0-262143/*",
+        "bytes 262144-524287/*",
+        "bytes */524288",
+    ]
     assert raw.get("exact.bin") == data
 
 
@@ -255,8 +263,9 @@ def test_create_only_chunked_save_asks_for_the_precondition(recorded, raw):
     # the final chunk with 412), so this checks that the session is opened with one.
     storage = recorded(blob_chunk_size=CHUNK, file_overwrite=False)
     name = storage.save("chunked-new.bin", ContentFile(b"c" * (CHUNK + 1)))
-    session_posts = [u for m, u, _ in storage.session.requests
-                     if m == "POST" and "uploadType=resumable" in u]
+    session_posts = [
+        u for m, u, _ in storage.session.requests if m == "POST" and "uploadType=resumable" in u
+    ]
     assert len(session_posts) == 1
     assert "ifGenerationMatch=0" in session_posts[0]
     assert raw.get(name) == b"c" * (CHUNK + 1)

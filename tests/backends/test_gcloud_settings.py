@@ -57,8 +57,7 @@ def test_bucket_name_setting_and_option(gcs_server, gcs_bucket, raw):
     del options["bucket_name"]
     with override_settings(GS_BUCKET_NAME=gcs_bucket):
         GoogleCloudStorage(**options).save("from-setting.txt", ContentFile(b"1"))
-    GoogleCloudStorage(**options, bucket_name=gcs_bucket).save("from-option.txt",
-                                                               ContentFile(b"2"))
+    GoogleCloudStorage(**options, bucket_name=gcs_bucket).save("from-option.txt", ContentFile(b"2"))
     assert raw.names() == ["from-option.txt", "from-setting.txt"]
 
 
@@ -101,11 +100,14 @@ def test_project_id_reaches_the_client_and_bucket_creation(gcs_server, gcs_bucke
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
         creator = recording(GoogleCloudStorage)(
-            **gcs_server.options(f"{gcs_bucket}-p", project_id="another-project",
-                                 auto_create_bucket=True))
+            **gcs_server.options(
+                f"{gcs_bucket}-p", project_id="another-project", auto_create_bucket=True
+            )
+        )
     creator.exists("x")
-    assert any("project=another-project" in u for m, u, _ in creator.session.requests
-               if m == "POST")
+    assert any(
+        "project=another-project" in u for m, u, _ in creator.session.requests if m == "POST"
+    )
 
 
 def test_credentials_authorize_requests_and_sign_urls(gcs_server, gcs_bucket, raw):
@@ -124,8 +126,9 @@ def test_credentials_authorize_requests_and_sign_urls(gcs_server, gcs_bucket, ra
         assert "someone-else%40" in GoogleCloudStorage(**options).url("c.txt")
 
 
-def test_without_credentials_the_error_names_the_setting(gcs_server, gcs_bucket, monkeypatch,
-                                                           tmp_path):
+def test_without_credentials_the_error_names_the_setting(
+    gcs_server, gcs_bucket, monkeypatch, tmp_path
+):
     from google.auth.compute_engine import _metadata
 
     monkeypatch.delenv("GOOGLE_APPLICATION_CREDENTIALS", raising=False)
@@ -148,13 +151,15 @@ def test_credentials_are_secret(gcs_storage):
 
 
 def test_object_parameters_are_stored(gcs_storage, raw):
-    storage = gcs_storage(object_parameters={
-        "cache_control": "public, max-age=86400",
-        "content_disposition": "attachment; filename=report.pdf",
-        "content_language": "de",
-        "metadata": {"owner": "team-a"},
-        "storage_class": "NEARLINE",
-    })
+    storage = gcs_storage(
+        object_parameters={
+            "cache_control": "public, max-age=86400",
+            "content_disposition": "attachment; filename=report.pdf",
+            "content_language": "de",
+            "metadata": {"owner": "team-a"},
+            "storage_class": "NEARLINE",
+        }
+    )
     storage.save("p.pdf", ContentFile(b"%PDF"))
     stored = raw.obj("p.pdf")
     assert stored["cacheControl"] == "public, max-age=86400"
@@ -166,8 +171,10 @@ def test_object_parameters_are_stored(gcs_storage, raw):
 
 
 def test_object_parameters_apply_to_chunked_writes_too(gcs_storage, raw):
-    storage = gcs_storage(blob_chunk_size=256 * KiB,
-                          object_parameters={"cache_control": "no-store", "metadata": {"a": "1"}})
+    storage = gcs_storage(
+        blob_chunk_size=256 * KiB,
+        object_parameters={"cache_control": "no-store", "metadata": {"a": "1"}},
+    )
     storage.save("big.bin", ContentFile(b"z" * (600 * KiB)))
     with storage.open("written.txt", "wb") as handle:
         handle.write(b"y" * (300 * KiB))
@@ -343,7 +350,9 @@ def test_blob_chunk_size_sends_chunks_of_that_size(gcs_storage, raw):
     storage.save("chunked.bin", ContentFile(data))
     puts = [h for m, u, h in storage.session.requests if m == "PUT" and "upload_id" in u]
     assert [h["Content-Range"].split("/")[0] for h in puts] == [
-        "bytes 0-262143", "bytes 262144-524287", "bytes 524288-786431",
+        "bytes 0-262143",
+        "bytes 262144-524287",
+        "bytes 524288-786431",
         f"bytes 786432-{len(data) - 1}",
     ]
     assert raw.get("chunked.bin") == data
@@ -367,8 +376,9 @@ def test_blob_chunk_size_setting_is_read(gcs_storage, raw):
 
 
 def test_cache_control_setting_warns_and_is_stored(gcs_storage, raw):
-    with override_settings(GS_CACHE_CONTROL="max-age=42"), pytest.warns(
-        DeprecationWarning, match=r"GS_CACHE_CONTROL.*GS_OBJECT_PARAMETERS"
+    with (
+        override_settings(GS_CACHE_CONTROL="max-age=42"),
+        pytest.warns(DeprecationWarning, match=r"GS_CACHE_CONTROL.*GS_OBJECT_PARAMETERS"),
     ):
         storage = gcs_storage()
     storage.save("c.txt", ContentFile(b"c"))
@@ -377,8 +387,9 @@ def test_cache_control_setting_warns_and_is_stored(gcs_storage, raw):
 
 def test_cache_control_option_warns_and_object_parameters_win(gcs_storage, raw):
     with pytest.warns(DeprecationWarning, match="cache_control"):
-        storage = gcs_storage(cache_control="max-age=1",
-                              object_parameters={"cache_control": "no-store"})
+        storage = gcs_storage(
+            cache_control="max-age=1", object_parameters={"cache_control": "no-store"}
+        )
     storage.save("c.txt", ContentFile(b"c"))
     assert raw.obj("c.txt")["cacheControl"] == "no-store"
 
@@ -391,20 +402,26 @@ def test_auto_create_bucket_creates_it_on_first_use(gcs_server, raw):
         with pytest.warns(DeprecationWarning) as caught:
             storage = recording(GoogleCloudStorage)(**gcs_server.options(name))
         assert {str(w.message).split(" ")[0] for w in caught} == {
-            "GS_AUTO_CREATE_BUCKET", "GS_AUTO_CREATE_ACL"}
+            "GS_AUTO_CREATE_BUCKET",
+            "GS_AUTO_CREATE_ACL",
+        }
         assert raw.client.lookup_bucket(name) is None
         storage.save("first.txt", ContentFile(b"1"))
     assert raw.client.lookup_bucket(name) is not None
     # fake-gcs-server keeps neither a bucket's ACL nor its project: check what was asked for.
-    (create,) = [u for m, u, _ in storage.session.requests if m == "POST" and u.split("?")[
-        0].endswith("/storage/v1/b")]
+    (create,) = [
+        u
+        for m, u, _ in storage.session.requests
+        if m == "POST" and u.split("?")[0].endswith("/storage/v1/b")
+    ]
     assert "predefinedAcl=publicRead" in create and f"project={PROJECT}" in create
     assert raw.client.bucket(name).blob("first.txt").download_as_bytes() == b"1"
     # A second storage finds the bucket there and leaves it alone.
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
         GoogleCloudStorage(**gcs_server.options(name, auto_create_bucket=True)).save(
-            "second.txt", ContentFile(b"2"))
+            "second.txt", ContentFile(b"2")
+        )
     assert sorted(b.name for b in raw.client.list_blobs(name)) == ["first.txt", "second.txt"]
 
 
@@ -417,8 +434,9 @@ def test_auto_create_bucket_off_by_default(gcs_server, raw):
 
 @pytest.mark.parametrize("setting", ["GS_FILE_NAME_CHARSET", "GS_FILE_CHARSET"])
 def test_file_name_charset_warns_and_names_stay_utf8(gcs_storage, raw, setting):
-    with override_settings(**{setting: "utf-8"}), pytest.warns(
-        DeprecationWarning, match=f"{setting}.*UTF-8"
+    with (
+        override_settings(**{setting: "utf-8"}),
+        pytest.warns(DeprecationWarning, match=f"{setting}.*UTF-8"),
     ):
         storage = gcs_storage()
     storage.save("ünï/файл.txt", ContentFile(b"u"))
@@ -441,8 +459,13 @@ def test_unknown_option_lists_the_valid_ones(gcs_storage):
 
 
 def test_uniform_option_names_are_accepted(gcs_storage, raw):
-    storage = gcs_storage(custom_domain="cdn.example.com", max_memory_size=10,
-                          location="u", object_parameters={}, file_overwrite=False)
+    storage = gcs_storage(
+        custom_domain="cdn.example.com",
+        max_memory_size=10,
+        location="u",
+        object_parameters={},
+        file_overwrite=False,
+    )
     assert storage.custom_endpoint == "https://cdn.example.com"
     storage.save("a.txt", ContentFile(b"a"))
     assert raw.names() == ["u/a.txt"]

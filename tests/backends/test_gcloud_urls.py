@@ -29,34 +29,47 @@ from tests.servers.gcloud import SA_EMAIL, private_key_pem, service_account_cred
 from tests.servers.reference import fetch
 
 FIXED = datetime(2026, 3, 14, 15, 9, 26, tzinfo=timezone.utc)
-ODD_NAMES = ["some file+#?%.txt", "ünï/файл 1.txt", "emoji-🎉 (1).png", "a~b/c;d=e&f@g.txt",
-             "100%/percent%20.txt"]
+ODD_NAMES = [
+    "some file+#?%.txt",
+    "ünï/файл 1.txt",
+    "emoji-🎉 (1).png",
+    "a~b/c;d=e&f@g.txt",
+    "100%/percent%20.txt",
+]
 
 SEGMENTS = st.text(
     alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00\\/\r\n"),
-    min_size=1, max_size=20,
+    min_size=1,
+    max_size=20,
 ).filter(lambda s: s not in (".", ".."))
 NAMES = st.lists(SEGMENTS, min_size=1, max_size=3).map("/".join)
 SAFE_TEXT = st.text(alphabet=st.characters(blacklist_categories=("Cs", "Cc")), max_size=20)
 HEADER_TEXT = st.text(alphabet=st.characters(min_codepoint=32, max_codepoint=126), max_size=20)
-PARAMETERS = st.fixed_dictionaries({}, optional={
-    "response_disposition": SAFE_TEXT.map(lambda s: f'attachment; filename="{s}"'),
-    "response_type": st.sampled_from(["text/plain", "image/png; charset=x", "a/b c"]),
-    "generation": st.integers(min_value=1, max_value=2**62),
-    "method": st.sampled_from(["GET", "PUT", "HEAD", "DELETE", "RESUMABLE"]),
-    "content_type": st.sampled_from(["text/plain", "application/json"]),
-    "headers": st.dictionaries(
-        st.sampled_from(["x-goog-meta-owner", "X-Goog-Meta-Tag", "Cache-Control"]),
-        HEADER_TEXT.filter(str.strip), max_size=2),  # HTTP header values are ASCII
-    "query_parameters": st.dictionaries(
-        st.sampled_from(["userProject", "alt", "x-custom"]), SAFE_TEXT, max_size=2),
-    "expiration": st.one_of(
-        st.integers(min_value=1, max_value=604800),
-        st.timedeltas(min_value=timedelta(seconds=1), max_value=timedelta(days=7)),
-        st.timedeltas(min_value=timedelta(seconds=2), max_value=timedelta(days=6)).map(
-            lambda d: FIXED + d),
-    ),
-})
+PARAMETERS = st.fixed_dictionaries(
+    {},
+    optional={
+        "response_disposition": SAFE_TEXT.map(lambda s: f'attachment; filename="{s}"'),
+        "response_type": st.sampled_from(["text/plain", "image/png; charset=x", "a/b c"]),
+        "generation": st.integers(min_value=1, max_value=2**62),
+        "method": st.sampled_from(["GET", "PUT", "HEAD", "DELETE", "RESUMABLE"]),
+        "content_type": st.sampled_from(["text/plain", "application/json"]),
+        "headers": st.dictionaries(
+            st.sampled_from(["x-goog-meta-owner", "X-Goog-Meta-Tag", "Cache-Control"]),
+            HEADER_TEXT.filter(str.strip),
+            max_size=2,
+        ),  # HTTP header values are ASCII
+        "query_parameters": st.dictionaries(
+            st.sampled_from(["userProject", "alt", "x-custom"]), SAFE_TEXT, max_size=2
+        ),
+        "expiration": st.one_of(
+            st.integers(min_value=1, max_value=604800),
+            st.timedeltas(min_value=timedelta(seconds=1), max_value=timedelta(days=7)),
+            st.timedeltas(min_value=timedelta(seconds=2), max_value=timedelta(days=6)).map(
+                lambda d: FIXED + d
+            ),
+        ),
+    },
+)
 ENDPOINTS = {
     "google": {},
     "emulator": None,  # filled in with the fake server's endpoint
@@ -80,11 +93,17 @@ def make_storage(gcs_server, bucket: str, config: str, **extra: Any) -> GoogleCl
     return GoogleCloudStorage(**options)
 
 
-def library_url(storage: GoogleCloudStorage, name: str, parameters: dict[str, Any],
-                **overrides: Any) -> str:
+def library_url(
+    storage: GoogleCloudStorage, name: str, parameters: dict[str, Any], **overrides: Any
+) -> str:
     """What google-cloud-storage's ``Blob.generate_signed_url`` gives for the same inputs."""
-    options: dict[str, Any] = {"version": "v4", "expiration": storage.expiration,
-                               "credentials": storage.credentials, **parameters, **overrides}
+    options: dict[str, Any] = {
+        "version": "v4",
+        "expiration": storage.expiration,
+        "credentials": storage.credentials,
+        **parameters,
+        **overrides,
+    }
     if storage.custom_endpoint:
         options["bucket_bound_hostname"] = storage.custom_endpoint
     return storage.bucket.blob(storage._key(name)).generate_signed_url(**options)
@@ -98,8 +117,9 @@ def expires_of(url: str) -> int:
 
 
 @pytest.mark.parametrize("config", list(ENDPOINTS))
-@settings(max_examples=60, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(name=NAMES, parameters=PARAMETERS)
 def test_signed_url_equals_the_google_library(gcs_server, frozen_clock, config, name, parameters):
     storage = make_storage(gcs_server, "bucket-eq", config)
@@ -171,12 +191,15 @@ def test_location_is_part_of_the_url(gcs_storage, gcs_bucket):
 # -- custom endpoint -----------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("endpoint,expected", [
-    ("https://cdn.example.com", "https://cdn.example.com/dir/a%20b%2B.txt"),
-    ("https://cdn.example.com/", "https://cdn.example.com/dir/a%20b%2B.txt"),
-    ("cdn.example.com", "https://cdn.example.com/dir/a%20b%2B.txt"),
-    ("http://127.0.0.1:9000/static", "http://127.0.0.1:9000/static/dir/a%20b%2B.txt"),
-])
+@pytest.mark.parametrize(
+    "endpoint,expected",
+    [
+        ("https://cdn.example.com", "https://cdn.example.com/dir/a%20b%2B.txt"),
+        ("https://cdn.example.com/", "https://cdn.example.com/dir/a%20b%2B.txt"),
+        ("cdn.example.com", "https://cdn.example.com/dir/a%20b%2B.txt"),
+        ("http://127.0.0.1:9000/static", "http://127.0.0.1:9000/static/dir/a%20b%2B.txt"),
+    ],
+)
 def test_custom_endpoint_public_urls(gcs_storage, endpoint, expected):
     storage = gcs_storage(custom_endpoint=endpoint, querystring_auth=False)
     assert storage.url("dir/a b+.txt") == expected
@@ -207,13 +230,16 @@ def test_custom_endpoint_must_be_a_url(gcs_storage):
 # -- expiration ----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("expiration,seconds", [
-    (timedelta(minutes=5), 300),
-    (3600, 3600),
-    (FIXED + timedelta(hours=2), 7200),
-    ((FIXED + timedelta(hours=3)).replace(tzinfo=None), 10800),  # naive means UTC
-    (timedelta(days=7), 604800),
-])
+@pytest.mark.parametrize(
+    "expiration,seconds",
+    [
+        (timedelta(minutes=5), 300),
+        (3600, 3600),
+        (FIXED + timedelta(hours=2), 7200),
+        ((FIXED + timedelta(hours=3)).replace(tzinfo=None), 10800),  # naive means UTC
+        (timedelta(days=7), 604800),
+    ],
+)
 def test_expiration_forms(gcs_storage, frozen_clock, expiration, seconds):
     storage = gcs_storage(expiration=expiration)
     url = storage.url("e.txt")
@@ -260,8 +286,9 @@ class FakeIamSession:
             body = {"error": {"code": self.status, "message": "Permission denied on signBlob"}}
         else:
             key = serialization.load_pem_private_key(private_key_pem().encode(), password=None)
-            signature = key.sign(base64.b64decode(json["payload"]), padding.PKCS1v15(),
-                                 hashes.SHA256())
+            signature = key.sign(
+                base64.b64decode(json["payload"]), padding.PKCS1v15(), hashes.SHA256()
+            )
             body = {"keyId": "test-key", "signedBlob": base64.b64encode(signature).decode()}
         return _Response(self.status, body, url)
 
@@ -292,36 +319,52 @@ class KeylessCredentials:
         return credentials
 
 
-def iam_storage(gcs_server, bucket: str, monkeypatch, session: FakeIamSession,
-                **options: Any) -> GoogleCloudStorage:
+def iam_storage(
+    gcs_server, bucket: str, monkeypatch, session: FakeIamSession, **options: Any
+) -> GoogleCloudStorage:
     storage = GoogleCloudStorage(**gcs_server.options(bucket, iam_sign_blob=True, **options))
     monkeypatch.setattr(storage, "_iam_session", lambda: session)
     return storage
 
 
-def test_iam_sign_blob_equals_local_signing_with_the_same_key(gcs_server, gcs_bucket,
-                                                              frozen_clock, monkeypatch):
+def test_iam_sign_blob_equals_local_signing_with_the_same_key(
+    gcs_server, gcs_bucket, frozen_clock, monkeypatch
+):
     email = "signer@test-project.iam.gserviceaccount.com"
     session = FakeIamSession()
-    storage = iam_storage(gcs_server, gcs_bucket, monkeypatch, session,
-                          credentials=KeylessCredentials(), sa_email=email)
+    storage = iam_storage(
+        gcs_server,
+        gcs_bucket,
+        monkeypatch,
+        session,
+        credentials=KeylessCredentials(),
+        sa_email=email,
+    )
     storage.save("iam file.txt", ContentFile(b"iam"))
     url = storage.url("iam file.txt")
-    reference = library_url(storage, "iam file.txt", {},
-                            credentials=service_account_credentials(email))
+    reference = library_url(
+        storage, "iam file.txt", {}, credentials=service_account_credentials(email)
+    )
     assert url == reference
     assert fetch(url) == b"iam"
-    (call_url, payload), = session.calls
-    assert call_url == ("https://iamcredentials.googleapis.com/v1/projects/-/serviceAccounts/"
-                        f"{email}:signBlob")
+    ((call_url, payload),) = session.calls
+    assert call_url == (
+        f"https://iamcredentials.googleapis.com/v1/projects/-/serviceAccounts/{email}:signBlob"
+    )
     assert base64.b64decode(payload["payload"]).startswith(b"GOOG4-RSA-SHA256\n20260314T150926Z")
 
 
-def test_iam_sign_blob_uses_the_credentials_email_by_default(gcs_server, gcs_bucket,
-                                                             frozen_clock, monkeypatch):
+def test_iam_sign_blob_uses_the_credentials_email_by_default(
+    gcs_server, gcs_bucket, frozen_clock, monkeypatch
+):
     session = FakeIamSession()
-    storage = iam_storage(gcs_server, gcs_bucket, monkeypatch, session,
-                          credentials=KeylessCredentials("runtime@p.iam.gserviceaccount.com"))
+    storage = iam_storage(
+        gcs_server,
+        gcs_bucket,
+        monkeypatch,
+        session,
+        credentials=KeylessCredentials("runtime@p.iam.gserviceaccount.com"),
+    )
     url = storage.url("x.txt")
     assert "X-Goog-Credential=runtime%40p.iam.gserviceaccount.com%2F20260314" in url
     assert session.calls[0][0].endswith("/runtime@p.iam.gserviceaccount.com:signBlob")
@@ -339,8 +382,13 @@ def test_iam_settings_from_django_settings(gcs_server, gcs_bucket, frozen_clock,
 
 
 def test_iam_sign_blob_refusal_is_a_permission_error(gcs_server, gcs_bucket, monkeypatch):
-    storage = iam_storage(gcs_server, gcs_bucket, monkeypatch, FakeIamSession(status=403),
-                          credentials=KeylessCredentials())
+    storage = iam_storage(
+        gcs_server,
+        gcs_bucket,
+        monkeypatch,
+        FakeIamSession(status=403),
+        credentials=KeylessCredentials(),
+    )
     with pytest.raises(PermissionError, match="signBlob"):
         storage.url("x.txt")
 
@@ -348,8 +396,9 @@ def test_iam_sign_blob_refusal_is_a_permission_error(gcs_server, gcs_bucket, mon
 def test_iam_without_an_email_names_the_setting(gcs_server, gcs_bucket, monkeypatch):
     from google.auth.credentials import AnonymousCredentials
 
-    storage = iam_storage(gcs_server, gcs_bucket, monkeypatch, FakeIamSession(),
-                          credentials=AnonymousCredentials())
+    storage = iam_storage(
+        gcs_server, gcs_bucket, monkeypatch, FakeIamSession(), credentials=AnonymousCredentials()
+    )
     with pytest.raises(ImproperlyConfigured, match="GS_SA_EMAIL"):
         storage.url("x.txt")
 
@@ -359,15 +408,18 @@ def test_keyless_credentials_without_iam_get_a_clear_error(gcs_storage):
     storage.save("k.txt", ContentFile(b"k"))
     with pytest.raises(ImproperlyConfigured, match=r"GS_IAM_SIGN_BLOB.*GS_QUERYSTRING_AUTH"):
         storage.url("k.txt")
-    assert fetch(gcs_storage(credentials=KeylessCredentials(), querystring_auth=False)
-                 .url("k.txt")) == b"k"
+    assert (
+        fetch(gcs_storage(credentials=KeylessCredentials(), querystring_auth=False).url("k.txt"))
+        == b"k"
+    )
 
 
 # -- parameters the fast signer leaves to the library ----------------------------------------
 
 
-def test_other_parameters_go_to_the_google_library(gcs_server, gcs_bucket, frozen_clock,
-                                                   monkeypatch):
+def test_other_parameters_go_to_the_google_library(
+    gcs_server, gcs_bucket, frozen_clock, monkeypatch
+):
     monkeypatch.setattr(_signing, "NOW", lambda: FIXED.replace(tzinfo=None))
     storage = make_storage(gcs_server, gcs_bucket, "emulator")
     storage.save("v2.txt", ContentFile(b"v2"))

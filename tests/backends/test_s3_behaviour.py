@@ -171,8 +171,9 @@ def test_multipart_create_only_conflict_takes_the_next_name(moto_server, s3_buck
             return len(chunk)
 
     # max_memory_size: the replay copy spills to disk beyond 1 MiB instead of growing in memory.
-    storage = LateWriter(**moto_server.options(s3_bucket, file_overwrite=False,
-                                              max_memory_size=MiB))
+    storage = LateWriter(
+        **moto_server.options(s3_bucket, file_overwrite=False, max_memory_size=MiB)
+    )
     data = os.urandom(10 * MiB)
     name = storage.save("late.bin", File(io.BufferedReader(Pipe(data))))
     assert name != "late.bin"
@@ -331,8 +332,10 @@ def test_collectstatic_with_the_manifest_storage(moto_server, s3_bucket, tmp_pat
     options = moto_server.options(s3_bucket, location="static")
     storages = {
         "default": {"BACKEND": "django.core.files.storage.InMemoryStorage"},
-        "staticfiles": {"BACKEND": "storages.backends.s3.S3ManifestStaticStorage",
-                        "OPTIONS": options},
+        "staticfiles": {
+            "BACKEND": "storages.backends.s3.S3ManifestStaticStorage",
+            "OPTIONS": options,
+        },
     }
     with override_settings(STORAGES=storages, STATICFILES_DIRS=[str(source)]):
         call_command("collectstatic", interactive=False, verbosity=0)

@@ -42,9 +42,14 @@ def raw(moto_server, s3_bucket):
 
 
 def test_object_parameters_are_stored(s3_storage, raw):
-    storage = s3_storage(object_parameters={
-        "CacheControl": "max-age=86400", "ContentDisposition": "inline",
-        "Metadata": {"owner": "team-a"}, "StorageClass": "STANDARD_IA"})
+    storage = s3_storage(
+        object_parameters={
+            "CacheControl": "max-age=86400",
+            "ContentDisposition": "inline",
+            "Metadata": {"owner": "team-a"},
+            "StorageClass": "STANDARD_IA",
+        }
+    )
     storage.save("p.txt", ContentFile(b"x"))
     head = raw.head("p.txt")
     assert head["CacheControl"] == "max-age=86400"
@@ -162,8 +167,9 @@ def test_gzip_content_types_setting(s3_storage, raw):
 
 @override_settings(AWS_IS_GZIPPED=True)
 def test_gzip_large_file_streams_in_parts(s3_storage, raw):
-    storage = s3_storage(transfer_config=TransferConfig(multipart_threshold=5 * MiB,
-                                                        multipart_chunksize=5 * MiB))
+    storage = s3_storage(
+        transfer_config=TransferConfig(multipart_threshold=5 * MiB, multipart_chunksize=5 * MiB)
+    )
     text = b"".join(b"line %d of a very large javascript file\n" % i for i in range(600_000))
     storage.save("big.js", ContentFile(text))
     assert raw.head("big.js")["ContentEncoding"] == "gzip"
@@ -306,8 +312,12 @@ def test_boto2_headers_setting_becomes_object_parameters(s3_storage, raw):
 def test_boto2_host_and_port_become_the_endpoint(moto_server, s3_bucket):
     options = moto_server.options(s3_bucket)
     del options["endpoint_url"], options["region_name"]
-    with override_settings(AWS_S3_HOST="127.0.0.1", AWS_S3_PORT=moto_server.port,
-                           AWS_ORIGIN="us-east-1"), pytest.warns(DeprecationWarning):
+    with (
+        override_settings(
+            AWS_S3_HOST="127.0.0.1", AWS_S3_PORT=moto_server.port, AWS_ORIGIN="us-east-1"
+        ),
+        pytest.warns(DeprecationWarning),
+    ):
         storage = S3Storage(use_ssl=False, **options)
     assert storage.endpoint_url == f"http://127.0.0.1:{moto_server.port}"
     assert storage.region_name == "us-east-1"
@@ -318,14 +328,21 @@ def test_boto2_host_and_port_become_the_endpoint(moto_server, s3_bucket):
 @override_settings(AWS_S3_CALLING_FORMAT="boto.s3.connection.OrdinaryCallingFormat")
 def test_boto2_calling_format_becomes_the_addressing_style():
     with pytest.warns(DeprecationWarning, match="AWS_S3_ADDRESSING_STYLE"):
-        storage = S3Storage(bucket_name="my-bucket", region_name="eu-west-1",
-                            access_key="AKIA", secret_key="s")
+        storage = S3Storage(
+            bucket_name="my-bucket", region_name="eu-west-1", access_key="AKIA", secret_key="s"
+        )
     assert storage.url("k").startswith("https://s3.eu-west-1.amazonaws.com/my-bucket/k?")
 
 
 def test_signed_url_without_credentials_names_the_settings(monkeypatch, tmp_path):
-    for var in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_S3_ACCESS_KEY_ID",
-                "AWS_S3_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+    for var in (
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_S3_ACCESS_KEY_ID",
+        "AWS_S3_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+        "AWS_PROFILE",
+    ):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))

@@ -25,10 +25,16 @@ from tests.servers.reference import fetch
 FIXED = datetime(2026, 3, 14, 15, 9, 26, tzinfo=timezone.utc)
 
 CONFIGS: dict[str, dict[str, Any]] = {
-    "custom-endpoint-path": {"endpoint_url": "http://127.0.0.1:9000", "region_name": "us-east-1",
-                             "addressing_style": "path"},
-    "aws-virtual-token": {"region_name": "eu-west-1", "addressing_style": "virtual",
-                          "security_token": "FwoGZXIvYXdzE//token+with/slashes="},
+    "custom-endpoint-path": {
+        "endpoint_url": "http://127.0.0.1:9000",
+        "region_name": "us-east-1",
+        "addressing_style": "path",
+    },
+    "aws-virtual-token": {
+        "region_name": "eu-west-1",
+        "addressing_style": "virtual",
+        "security_token": "FwoGZXIvYXdzE//token+with/slashes=",
+    },
     "aws-path-global": {"region_name": "us-east-1", "addressing_style": "path"},
     "aws-default-style": {"region_name": "ap-southeast-2"},
     "https-default-port": {"endpoint_url": "https://s3.example.com:443", "region_name": "auto"},
@@ -36,12 +42,14 @@ CONFIGS: dict[str, dict[str, Any]] = {
 
 KEYS = st.text(
     alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00\\/"),
-    min_size=1, max_size=30,
+    min_size=1,
+    max_size=30,
 ).map(lambda s: s.strip(". ") or "x")
 PATHS = st.lists(KEYS, min_size=1, max_size=3).map("/".join)
 PARAMS = st.dictionaries(
-    st.sampled_from(["ResponseContentDisposition", "ResponseContentType", "ResponseCacheControl",
-                     "VersionId"]),
+    st.sampled_from(
+        ["ResponseContentDisposition", "ResponseContentType", "ResponseCacheControl", "VersionId"]
+    ),
     st.text(max_size=20).filter(lambda s: "\x00" not in s),
     max_size=2,
 )
@@ -49,8 +57,9 @@ PARAMS = st.dictionaries(
 
 @pytest.fixture
 def frozen_clock(monkeypatch):
-    monkeypatch.setattr(botocore.auth, "get_current_datetime",
-                        lambda remove_tzinfo=True: FIXED.replace(tzinfo=None))
+    monkeypatch.setattr(
+        botocore.auth, "get_current_datetime", lambda remove_tzinfo=True: FIXED.replace(tzinfo=None)
+    )
     monkeypatch.setattr(_s3_urls, "_now", FIXED.timestamp)
     _s3_urls._clock._second = -1
 
@@ -64,8 +73,7 @@ def raw_client(options: dict[str, Any]) -> Any:
         aws_session_token=options.get("security_token"),
         region_name=options.get("region_name"),
         endpoint_url=options.get("public_endpoint_url") or options.get("endpoint_url"),
-        config=Config(signature_version="s3v4",
-                      s3={"addressing_style": style} if style else None),
+        config=Config(signature_version="s3v4", s3={"addressing_style": style} if style else None),
     )
 
 
@@ -74,24 +82,36 @@ def _no_fallback(*args: Any, **kwargs: Any) -> str:
 
 
 def storage_for(options: dict[str, Any], **extra: Any) -> S3Storage:
-    storage = S3Storage(bucket_name="my-bucket-01", access_key="AKIDEXAMPLE",
-                        secret_key="wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", **options, **extra)
+    storage = S3Storage(
+        bucket_name="my-bucket-01",
+        access_key="AKIDEXAMPLE",
+        secret_key="wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
+        **options,
+        **extra,
+    )
     storage._botocore_url = _no_fallback  # type: ignore[method-assign]
     return storage
 
 
 @pytest.mark.parametrize("config", sorted(CONFIGS))
-@settings(max_examples=150, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(key=PATHS, params=PARAMS, expire=st.integers(1, 604800),
-       method=st.sampled_from([None, "GET", "PUT", "HEAD"]))
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    key=PATHS,
+    params=PARAMS,
+    expire=st.integers(1, 604800),
+    method=st.sampled_from([None, "GET", "PUT", "HEAD"]),
+)
 def test_fast_signer_equals_botocore(frozen_clock, config, key, params, expire, method):
     options = CONFIGS[config]
     storage = STORAGES.setdefault(config, storage_for(options))
     client = CLIENTS.setdefault(config, raw_client(options))
     expected = client.generate_presigned_url(
-        "get_object", Params={"Bucket": "my-bucket-01", "Key": key, **params},
-        ExpiresIn=expire, HttpMethod=method,
+        "get_object",
+        Params={"Bucket": "my-bucket-01", "Key": key, **params},
+        ExpiresIn=expire,
+        HttpMethod=method,
     )
     assert storage.url(key, parameters=params, expire=expire, http_method=method) == expected
 
@@ -101,13 +121,18 @@ CLIENTS: dict[str, Any] = {}
 
 
 def test_public_endpoint_is_shown_and_signed_for(frozen_clock):
-    options = {"endpoint_url": "http://minio.internal:9000", "region_name": "us-east-1",
-               "addressing_style": "path", "public_endpoint_url": "https://files.example.com"}
+    options = {
+        "endpoint_url": "http://minio.internal:9000",
+        "region_name": "us-east-1",
+        "addressing_style": "path",
+        "public_endpoint_url": "https://files.example.com",
+    }
     storage = storage_for(options)
     url = storage.url("a b.txt")
     assert url.startswith("https://files.example.com/my-bucket-01/a%20b.txt?")
     assert url == raw_client(options).generate_presigned_url(
-        "get_object", Params={"Bucket": "my-bucket-01", "Key": "a b.txt"}, ExpiresIn=3600)
+        "get_object", Params={"Bucket": "my-bucket-01", "Key": "a b.txt"}, ExpiresIn=3600
+    )
     assert "minio.internal" not in url
 
 
@@ -177,8 +202,11 @@ def test_custom_domain_urls(s3_storage, moto_server, s3_bucket):
 
 
 def test_custom_domain_url_is_fetchable_when_public(s3_storage, moto_server, s3_bucket):
-    storage = s3_storage(custom_domain=f"127.0.0.1:{moto_server.port}/{s3_bucket}",
-                         url_protocol="http:", default_acl="public-read")
+    storage = s3_storage(
+        custom_domain=f"127.0.0.1:{moto_server.port}/{s3_bucket}",
+        url_protocol="http:",
+        default_acl="public-read",
+    )
     name = storage.save("cdn.txt", ContentFile(b"cdn body"))
     assert fetch(storage.url(name)) == b"cdn body"
 
@@ -197,8 +225,13 @@ def test_addressing_style_shapes_the_url(frozen_clock):
 
 
 def test_credentials_and_region_appear_in_the_signature_scope(frozen_clock):
-    storage = S3Storage(bucket_name="my-bucket-01", access_key="AKIAONE", secret_key="s",
-                        security_token="tok", region_name="eu-central-1")
+    storage = S3Storage(
+        bucket_name="my-bucket-01",
+        access_key="AKIAONE",
+        secret_key="s",
+        security_token="tok",
+        region_name="eu-central-1",
+    )
     query = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(storage.url("k")).query))
     assert query["X-Amz-Credential"] == "AKIAONE/20260314/eu-central-1/s3/aws4_request"
     assert query["X-Amz-Security-Token"] == "tok"
@@ -222,8 +255,9 @@ def _cloudfront_key() -> tuple[str, Any]:
     from cryptography.hazmat.primitives.asymmetric import rsa
 
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                            serialization.NoEncryption()).decode()
+    pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
     return pem, key.public_key()
 
 
@@ -232,8 +266,12 @@ def test_cloudfront_signed_urls_verify_with_the_public_key():
     from cryptography.hazmat.primitives.asymmetric import padding
 
     pem, public_key = _cloudfront_key()
-    storage = S3Storage(bucket_name="b", custom_domain="d111.cloudfront.net",
-                        cloudfront_key_id="K2JCJMDEHXQW5F", cloudfront_key=pem)
+    storage = S3Storage(
+        bucket_name="b",
+        custom_domain="d111.cloudfront.net",
+        cloudfront_key_id="K2JCJMDEHXQW5F",
+        cloudfront_key=pem,
+    )
     url = storage.url("media/a b.jpg", expire=300)
     base, query = url.split("?", 1)
     assert base == "https://d111.cloudfront.net/media/a%20b.jpg"
@@ -242,8 +280,11 @@ def test_cloudfront_signed_urls_verify_with_the_public_key():
     expires = int(fields["Expires"])
     assert 290 <= expires - datetime.now(timezone.utc).timestamp() <= 301
     policy = json.dumps(
-        {"Statement": [{"Resource": base,
-                        "Condition": {"DateLessThan": {"AWS:EpochTime": expires}}}]},
+        {
+            "Statement": [
+                {"Resource": base, "Condition": {"DateLessThan": {"AWS:EpochTime": expires}}}
+            ]
+        },
         separators=(",", ":"),
     ).encode()
     signature = base64.b64decode(
@@ -263,8 +304,13 @@ def test_cloudfront_key_is_parsed_once():
 
 def test_cloudfront_signer_none_disables_signing():
     pem, _ = _cloudfront_key()
-    storage = S3Storage(bucket_name="b", custom_domain="d.net", cloudfront_key_id="K",
-                        cloudfront_key=pem, cloudfront_signer=None)
+    storage = S3Storage(
+        bucket_name="b",
+        custom_domain="d.net",
+        cloudfront_key_id="K",
+        cloudfront_key=pem,
+        cloudfront_signer=None,
+    )
     assert storage.url("x") == "https://d.net/x"
 
 

@@ -66,8 +66,9 @@ def test_modified_time_changes_when_overwritten(backend, storage):
     assert storage.open(name, "rb").read() == b"2"
 
 
-@pytest.mark.parametrize("method,cap", [("get_created_time", "created_time"),
-                                        ("get_accessed_time", "accessed_time")])
+@pytest.mark.parametrize(
+    "method,cap", [("get_created_time", "created_time"), ("get_accessed_time", "accessed_time")]
+)
 def test_optional_times(backend, storage, method, cap):
     storage.save("meta/times.txt", ContentFile(b"t"))
     if getattr(backend.caps, cap):

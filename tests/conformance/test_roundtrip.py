@@ -48,8 +48,16 @@ def test_five_megabytes_round_trip(storage):
 
 @pytest.mark.parametrize(
     "name",
-    ["ünïcødé/файл.txt", "with space.txt", "plus+sign.txt", "hash#mark.txt", "question?.txt",
-     "percent%20.txt", "quote'and(paren).txt", "emoji-🎉.txt"],
+    [
+        "ünïcødé/файл.txt",
+        "with space.txt",
+        "plus+sign.txt",
+        "hash#mark.txt",
+        "question?.txt",
+        "percent%20.txt",
+        "quote'and(paren).txt",
+        "emoji-🎉.txt",
+    ],
 )
 def test_odd_names_round_trip(storage, name):
     saved = storage.save(name, ContentFile(name.encode()))

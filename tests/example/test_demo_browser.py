@@ -26,8 +26,12 @@ def tiny_png(width: int = 4, height: int = 3) -> bytes:
 
     rows = b"".join(b"\x00" + os.urandom(width * 3) for _ in range(height))
     header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows))
-            + chunk(b"IEND", b""))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(rows))
+        + chunk(b"IEND", b"")
+    )
 
 
 @pytest.fixture(scope="module")
@@ -41,8 +45,14 @@ def demo_site(tmp_path_factory):
         with urllib.request.urlopen(url, timeout=2) as response:
             return bool(response.status == 200)
 
-    server = ServerProcess("demo-site", [sys.executable, "manage.py", "demo", "--port", str(port)],
-                           port, cwd=EXAMPLE, ready=ready, timeout=90)
+    server = ServerProcess(
+        "demo-site",
+        [sys.executable, "manage.py", "demo", "--port", str(port)],
+        port,
+        cwd=EXAMPLE,
+        ready=ready,
+        timeout=90,
+    )
     server.env = env
     start_or_unavailable(server)
     yield url
@@ -58,9 +68,15 @@ def browser():
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
             executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update",
-                  "--disable-sync"],
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+            ],
         )
         yield browser
         browser.close()

@@ -109,10 +109,21 @@ class FakeGcsServer:
         self.process = ServerProcess(
             "fake-gcs-server",
             [
-                str(binary), "-scheme", "http", "-backend", "memory",
-                "-host", "127.0.0.1", "-port", str(self.port),
-                "-external-url", self.endpoint, "-public-host", f"127.0.0.1:{self.port}",
-                "-log-level", "warn",
+                str(binary),
+                "-scheme",
+                "http",
+                "-backend",
+                "memory",
+                "-host",
+                "127.0.0.1",
+                "-port",
+                str(self.port),
+                "-external-url",
+                self.endpoint,
+                "-public-host",
+                f"127.0.0.1:{self.port}",
+                "-log-level",
+                "warn",
             ],
             self.port,
             ready=self._ready,
@@ -201,9 +212,7 @@ def backend_gcloud(gcs_server: FakeGcsServer, gcs_bucket: str) -> Any:
     from tests.servers.reference import fetch
 
     def make(file_overwrite: bool = False) -> Any:
-        return GoogleCloudStorage(
-            **gcs_server.options(gcs_bucket, file_overwrite=file_overwrite)
-        )
+        return GoogleCloudStorage(**gcs_server.options(gcs_bucket, file_overwrite=file_overwrite))
 
     # Create-only saves in the suite are small (one request), where fake-gcs-server enforces
     # the generation precondition, so the race test holds.
@@ -227,8 +236,9 @@ class RecordingSession:
         self.corrupt_uploads: tuple[bytes, bytes] | None = None
         self.drop_range = False
 
-    def request(self, method: str, url: str, data: Any = None, headers: Any = None,
-                **kwargs: Any) -> Any:
+    def request(
+        self, method: str, url: str, data: Any = None, headers: Any = None, **kwargs: Any
+    ) -> Any:
         """Record, optionally corrupt, and send one request."""
         self.requests.append((method.upper(), url, dict(headers or {})))
         if self.drop_range and headers:

@@ -12,8 +12,9 @@ class SampleStorage(BaseStorage):
     """Declares one setting of each kind the core supports."""
 
     bucket_name = Setting("STOWAGE_BUCKET", "default-bucket", aliases=("STOWAGE_OLD_BUCKET",))
-    access_key = Setting("STOWAGE_KEY", None, env=("STOWAGE_KEY_ENV", "STOWAGE_KEY_ENV2"),
-                         secret=True)
+    access_key = Setting(
+        "STOWAGE_KEY", None, env=("STOWAGE_KEY_ENV", "STOWAGE_KEY_ENV2"), secret=True
+    )
     region = Setting("STOWAGE_REGION", "eu-1")
     params = Setting("STOWAGE_PARAMS", {})
     legacy_flag = Setting("STOWAGE_LEGACY_FLAG", False, deprecated="use STOWAGE_PARAMS instead.")

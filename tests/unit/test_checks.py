@@ -28,11 +28,16 @@ def test_typo_check_suggests_the_real_name():
     assert messages and messages[0].hint == "Did you mean STOWAGE_BUCKET?"
 
 
-@override_settings(AWS_DEFAULT_ACL="public-read", STORAGES={
-    "default": {"BACKEND": "storages.backends.s3.S3Storage",
-                "OPTIONS": {"object_parameters": {"ACL": "public-read-write"}}},
-    "staticfiles": {"BACKEND": "storages.backends.s3.S3StaticStorage"},
-})
+@override_settings(
+    AWS_DEFAULT_ACL="public-read",
+    STORAGES={
+        "default": {
+            "BACKEND": "storages.backends.s3.S3Storage",
+            "OPTIONS": {"object_parameters": {"ACL": "public-read-write"}},
+        },
+        "staticfiles": {"BACKEND": "storages.backends.s3.S3StaticStorage"},
+    },
+)
 def test_public_acls_are_reported_with_where_they_are_set():
     messages = check_public_acls()
     assert {m.id for m in messages} == {"storages.W003"}

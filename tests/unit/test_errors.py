@@ -42,8 +42,12 @@ def test_tree_matches_what_callers_catch():
 
 @pytest.mark.parametrize(
     "exc,expected",
-    [(SDKNotFound("gone"), NotFound), (SDKError(403), AccessDenied), (SDKError(412), AlreadyExists),
-     (SDKError(500), StorageError)],
+    [
+        (SDKNotFound("gone"), NotFound),
+        (SDKError(403), AccessDenied),
+        (SDKError(412), AlreadyExists),
+        (SDKError(500), StorageError),
+    ],
 )
 def test_rules_pick_the_class_and_chain_the_cause(exc, expected):
     with pytest.raises(expected) as info, translate_errors(RULES, name="a.txt"):
@@ -55,8 +59,13 @@ def test_rules_pick_the_class_and_chain_the_cause(exc, expected):
 
 @pytest.mark.parametrize(
     "exc",
-    [ImproperlyConfigured("x"), SuspiciousFileOperation("x"), NotImplementedError("x"),
-     TypeError("x"), NotFound("x")],
+    [
+        ImproperlyConfigured("x"),
+        SuspiciousFileOperation("x"),
+        NotImplementedError("x"),
+        TypeError("x"),
+        NotFound("x"),
+    ],
 )
 def test_our_errors_and_programming_errors_pass_through(exc):
     with pytest.raises(type(exc)) as info, translate_errors(RULES):

@@ -14,7 +14,9 @@ def test_server_process_starts_answers_and_stops(tmp_path):
     (tmp_path / "hello.txt").write_text("hi")
     port = free_port()
     server = ServerProcess(
-        "http", [sys.executable, "-m", "http.server", "--bind", "127.0.0.1", str(port)], port,
+        "http",
+        [sys.executable, "-m", "http.server", "--bind", "127.0.0.1", str(port)],
+        port,
         cwd=tmp_path,
     ).start()
     try:
@@ -26,8 +28,9 @@ def test_server_process_starts_answers_and_stops(tmp_path):
 
 
 def test_a_server_that_exits_reports_its_output():
-    server = ServerProcess("broken", [sys.executable, "-c", "print('cannot start'); exit(3)"],
-                           free_port(), timeout=10)
+    server = ServerProcess(
+        "broken", [sys.executable, "-c", "print('cannot start'); exit(3)"], free_port(), timeout=10
+    )
     with pytest.raises(RuntimeError, match="exited with 3: cannot start"):
         server.start()
 

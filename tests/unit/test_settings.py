@@ -120,8 +120,11 @@ def test_mutable_defaults_are_not_shared():
 
 
 def test_deprecated_setting_warns_with_replacement():
-    with override_settings(STOWAGE_LEGACY_FLAG=True), pytest.warns(
-        DeprecationWarning, match="STOWAGE_LEGACY_FLAG is deprecated: use STOWAGE_PARAMS"
+    with (
+        override_settings(STOWAGE_LEGACY_FLAG=True),
+        pytest.warns(
+            DeprecationWarning, match="STOWAGE_LEGACY_FLAG is deprecated: use STOWAGE_PARAMS"
+        ),
     ):
         assert SampleStorage().legacy_flag is True
     with pytest.warns(DeprecationWarning, match="legacy_flag is deprecated"):

@@ -28,8 +28,14 @@ def test_setting():
 
 @pytest.mark.parametrize(
     "name,expected",
-    [("a\\b", "a/b"), ("a/./b", "a/b"), ("a/b/", "a/b/"), (".", ""), ("a//b", "a/b"),
-     ("a/b/../c", "a/c")],
+    [
+        ("a\\b", "a/b"),
+        ("a/./b", "a/b"),
+        ("a/b/", "a/b/"),
+        (".", ""),
+        ("a//b", "a/b"),
+        ("a/b/../c", "a/c"),
+    ],
 )
 def test_clean_name(name, expected):
     assert clean_name(name) == expected

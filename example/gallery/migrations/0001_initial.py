@@ -9,8 +9,12 @@ class Migration(migrations.Migration):
         migrations.CreateModel(
             name="Upload",
             fields=[
-                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False,
-                                           verbose_name="ID")),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
                 ("file", models.FileField(upload_to="uploads/%Y/%m/")),
                 ("title", models.CharField(blank=True, max_length=200)),
                 ("uploaded_at", models.DateTimeField(auto_now_add=True)),

@@ -23,19 +23,21 @@ DEFAULT_CHUNK_SIZE = 16 * MiB
 MAX_EXPIRATION = 7 * 24 * 3600
 
 #: Keys of ``GS_OBJECT_PARAMETERS`` that set a blob property (the rest of the allowed keys).
-BLOB_PROPERTIES = frozenset({
-    "cache_control",
-    "content_disposition",
-    "content_encoding",
-    "content_language",
-    "content_type",
-    "custom_time",
-    "event_based_hold",
-    "kms_key_name",
-    "metadata",
-    "storage_class",
-    "temporary_hold",
-})
+BLOB_PROPERTIES = frozenset(
+    {
+        "cache_control",
+        "content_disposition",
+        "content_encoding",
+        "content_language",
+        "content_type",
+        "custom_time",
+        "event_based_hold",
+        "kms_key_name",
+        "metadata",
+        "storage_class",
+        "temporary_hold",
+    }
+)
 
 _JSON_ACLS = (
     "authenticatedRead",
@@ -76,51 +78,79 @@ class GoogleCloudSettings:
 
     bucket_name = Setting("GS_BUCKET_NAME", None, doc="Bucket holding the files.")
     project_id = Setting("GS_PROJECT_ID", None, doc="Project; None infers it from the environment.")
-    credentials = Setting("GS_CREDENTIALS", None, secret=True,
-                          doc="google-auth credentials; None uses Application Default Credentials.")
+    credentials = Setting(
+        "GS_CREDENTIALS",
+        None,
+        secret=True,
+        doc="google-auth credentials; None uses Application Default Credentials.",
+    )
     location = Setting("GS_LOCATION", "", doc="Key prefix of every file.")
-    custom_endpoint = Setting("GS_CUSTOM_ENDPOINT", None, keywords=("custom_domain",),
-                              doc="Base URL of generated URLs (a bucket-bound host or CDN).")
-    default_acl = Setting("GS_DEFAULT_ACL", None,
-                          doc="Predefined ACL of new files; None keeps the bucket's default.")
-    querystring_auth = Setting("GS_QUERYSTRING_AUTH", True,
-                               doc="Sign URLs; False gives plain public URLs.")
-    expiration = Setting("GS_EXPIRATION", timedelta(seconds=86400),
-                         doc="Lifetime of signed URLs: timedelta, datetime or seconds.")
-    file_overwrite = Setting("GS_FILE_OVERWRITE", True,
-                             doc="Replace an existing file saved under the same name.")
-    object_parameters = Setting("GS_OBJECT_PARAMETERS", {},
-                                doc="Blob properties (and 'acl') of every new file.")
-    max_memory_size = Setting("GS_MAX_MEMORY_SIZE", 0,
-                              doc="Bytes of a non-seekable upload kept in memory before disk.")
-    blob_chunk_size = Setting("GS_BLOB_CHUNK_SIZE", None,
-                              doc="Chunk size of resumable uploads (multiple of 256 KiB).")
+    custom_endpoint = Setting(
+        "GS_CUSTOM_ENDPOINT",
+        None,
+        keywords=("custom_domain",),
+        doc="Base URL of generated URLs (a bucket-bound host or CDN).",
+    )
+    default_acl = Setting(
+        "GS_DEFAULT_ACL", None, doc="Predefined ACL of new files; None keeps the bucket's default."
+    )
+    querystring_auth = Setting(
+        "GS_QUERYSTRING_AUTH", True, doc="Sign URLs; False gives plain public URLs."
+    )
+    expiration = Setting(
+        "GS_EXPIRATION",
+        timedelta(seconds=86400),
+        doc="Lifetime of signed URLs: timedelta, datetime or seconds.",
+    )
+    file_overwrite = Setting(
+        "GS_FILE_OVERWRITE", True, doc="Replace an existing file saved under the same name."
+    )
+    object_parameters = Setting(
+        "GS_OBJECT_PARAMETERS", {}, doc="Blob properties (and 'acl') of every new file."
+    )
+    max_memory_size = Setting(
+        "GS_MAX_MEMORY_SIZE", 0, doc="Bytes of a non-seekable upload kept in memory before disk."
+    )
+    blob_chunk_size = Setting(
+        "GS_BLOB_CHUNK_SIZE", None, doc="Chunk size of resumable uploads (multiple of 256 KiB)."
+    )
     gzip = Setting("GS_IS_GZIPPED", False, doc="Compress files whose type is listed.")
-    gzip_content_types = Setting("GZIP_CONTENT_TYPES", GZIP_CONTENT_TYPES,
-                                 doc="Content types compressed when gzip is on.")
-    iam_sign_blob = Setting("GS_IAM_SIGN_BLOB", False,
-                            doc="Sign URLs with the IAM signBlob API instead of a local key.")
-    sa_email = Setting("GS_SA_EMAIL", None,
-                       doc="Service account that signs through IAM (default: the credentials').")
-    client_options = Setting(None, None,
-                             doc="client_options of google.cloud.storage.Client (option only).")
+    gzip_content_types = Setting(
+        "GZIP_CONTENT_TYPES", GZIP_CONTENT_TYPES, doc="Content types compressed when gzip is on."
+    )
+    iam_sign_blob = Setting(
+        "GS_IAM_SIGN_BLOB", False, doc="Sign URLs with the IAM signBlob API instead of a local key."
+    )
+    sa_email = Setting(
+        "GS_SA_EMAIL",
+        None,
+        doc="Service account that signs through IAM (default: the credentials').",
+    )
+    client_options = Setting(
+        None, None, doc="client_options of google.cloud.storage.Client (option only)."
+    )
 
     # Settings of the 1.9.1 documentation that later releases removed: still honoured.
     auto_create_bucket = Setting(
-        "GS_AUTO_CREATE_BUCKET", False,
+        "GS_AUTO_CREATE_BUCKET",
+        False,
         deprecated="create the bucket outside the application (for now it is created on first "
         "use).",
     )
     auto_create_acl = Setting(
-        "GS_AUTO_CREATE_ACL", "projectPrivate",
+        "GS_AUTO_CREATE_ACL",
+        "projectPrivate",
         deprecated="set the bucket's access control outside the application.",
     )
     cache_control = Setting(
-        "GS_CACHE_CONTROL", None,
+        "GS_CACHE_CONTROL",
+        None,
         deprecated="use GS_OBJECT_PARAMETERS = {'cache_control': ...}.",
     )
     file_name_charset = Setting(
-        "GS_FILE_NAME_CHARSET", "utf-8", aliases=("GS_FILE_CHARSET",),
+        "GS_FILE_NAME_CHARSET",
+        "utf-8",
+        aliases=("GS_FILE_CHARSET",),
         deprecated="object names are always UTF-8 in Google Cloud Storage; remove the setting.",
     )
 
@@ -163,19 +193,24 @@ class GoogleCloudSettings:
             ) from None
         options = self.client_options
         # A dict, or google-api-core's ClientOptions object, which is accepted as is.
-        if options is not None and not isinstance(options, dict) and not hasattr(
-            options, "api_endpoint"
+        if (
+            options is not None
+            and not isinstance(options, dict)
+            and not hasattr(options, "api_endpoint")
         ):
             raise ImproperlyConfigured(
-                    "The 'client_options' option must be a dict or a ClientOptions object."
-                )
+                "The 'client_options' option must be a dict or a ClientOptions object."
+            )
 
     def _checked_chunk_size(self: Any) -> int:
         size = self.blob_chunk_size
         if size is None:
             return DEFAULT_CHUNK_SIZE
-        if isinstance(size, bool) or not isinstance(size, int) or size <= 0 or (
-            size % CHUNK_QUANTUM
+        if (
+            isinstance(size, bool)
+            or not isinstance(size, int)
+            or size <= 0
+            or (size % CHUNK_QUANTUM)
         ):
             raise ImproperlyConfigured(
                 f"{self.setting_label('blob_chunk_size')} must be a positive multiple of "

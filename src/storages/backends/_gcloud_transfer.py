@@ -92,9 +92,7 @@ class ResumableUpload:
         ``crc32c`` is the checksum of the whole object, computed beforehand.
         """
         self.known_crc32c = crc32c
-        self._transmit(
-            length, final, lambda skip: _Window(source, position + skip, length - skip)
-        )
+        self._transmit(length, final, lambda skip: _Window(source, position + skip, length - skip))
 
     def _transmit(self, length: int, final: bool, body_from: Any) -> None:
         if self.finished:

@@ -35,10 +35,20 @@ MAX_EXPIRATION = 7 * 24 * 3600
 _ALGORITHM = "GOOG4-RSA-SHA256"
 _IAM_SCOPE = "https://www.googleapis.com/auth/cloud-platform"
 # url() parameters the fast V4 signer understands; anything else goes to the library.
-_FAST_URL_PARAMETERS = frozenset({
-    "content_md5", "content_type", "expiration", "generation", "headers", "method",
-    "query_parameters", "response_disposition", "response_type", "version",
-})
+_FAST_URL_PARAMETERS = frozenset(
+    {
+        "content_md5",
+        "content_type",
+        "expiration",
+        "generation",
+        "headers",
+        "method",
+        "query_parameters",
+        "response_disposition",
+        "response_type",
+        "version",
+    }
+)
 
 
 @functools.lru_cache(maxsize=4096)
@@ -104,8 +114,10 @@ class V4Signer:
         method = method.upper()
         header_map = self._canonical_headers(headers, method)
         signed_headers = ";".join(header_map)
-        pairs = [(_quote_param(k), _quote_param("" if v is None else v))
-                 for k, v in (query or {}).items()]
+        pairs = [
+            (_quote_param(k), _quote_param("" if v is None else v))
+            for k, v in (query or {}).items()
+        ]
         pairs += [
             ("X-Goog-Algorithm", _ALGORITHM),
             ("X-Goog-Credential", self._credential_prefix + _quote_param(scope)),
@@ -114,14 +126,16 @@ class V4Signer:
             ("X-Goog-SignedHeaders", _quote_param(signed_headers)),
         ]
         canonical_query = "&".join(f"{k}={v}" for k, v in sorted(pairs))
-        canonical_request = "\n".join((
-            "POST" if method == "RESUMABLE" else method,
-            resource,
-            canonical_query,
-            "".join(f"{k}:{v}\n" for k, v in header_map.items()),
-            signed_headers,
-            header_map.get("x-goog-content-sha256", "UNSIGNED-PAYLOAD"),
-        ))
+        canonical_request = "\n".join(
+            (
+                "POST" if method == "RESUMABLE" else method,
+                resource,
+                canonical_query,
+                "".join(f"{k}:{v}\n" for k, v in header_map.items()),
+                signed_headers,
+                header_map.get("x-goog-content-sha256", "UNSIGNED-PAYLOAD"),
+            )
+        )
         digest = hashlib.sha256(canonical_request.encode("ascii")).hexdigest()
         to_sign = f"{_ALGORITHM}\n{timestamp}\n{scope}\n{digest}".encode("ascii")
         signature = self.sign(to_sign).hex()
@@ -202,16 +216,22 @@ class GoogleCloudUrls:
         if params.get("content_md5") is not None:
             headers["Content-MD5"] = params["content_md5"]
         query = dict(params.get("query_parameters") or {})
-        for option, field in (("response_type", "response-content-type"),
-                              ("response_disposition", "response-content-disposition"),
-                              ("generation", "generation")):
+        for option, field in (
+            ("response_type", "response-content-type"),
+            ("response_disposition", "response-content-disposition"),
+            ("generation", "generation"),
+        ):
             if params.get(option) is not None:
                 query[field] = params[option]
         quoted = quote_name(key)
         resource = f"/{quoted}" if self.custom_endpoint else f"/{self.bucket_name}/{quoted}"
         return signer.signed_url(
-            resource, expires, method=params.get("method", "GET"), headers=headers,
-            query=query, now=now,
+            resource,
+            expires,
+            method=params.get("method", "GET"),
+            headers=headers,
+            query=query,
+            now=now,
         )
 
     def _signing_credentials(self: Any) -> Any:

@@ -33,91 +33,142 @@ def legacy_header_name(header: str) -> str:
 class S3Settings:
     """Declares every S3 setting; mixed into the S3 storage class."""
 
-    access_key = Setting("AWS_S3_ACCESS_KEY_ID", None, aliases=("AWS_ACCESS_KEY_ID",),
-                         env=_KEY_ENV, secret=True, doc="Access key id.")
-    secret_key = Setting("AWS_S3_SECRET_ACCESS_KEY", None, aliases=("AWS_SECRET_ACCESS_KEY",),
-                         env=_SECRET_ENV, secret=True, doc="Secret access key.")
-    security_token = Setting("AWS_SESSION_TOKEN", None, aliases=("AWS_SECURITY_TOKEN",),
-                             env=_TOKEN_ENV, secret=True, doc="Temporary (STS) session token.")
-    session_profile = Setting("AWS_S3_SESSION_PROFILE", None, env=("AWS_S3_SESSION_PROFILE",),
-                              doc="Named profile of the AWS config files.")
+    access_key = Setting(
+        "AWS_S3_ACCESS_KEY_ID",
+        None,
+        aliases=("AWS_ACCESS_KEY_ID",),
+        env=_KEY_ENV,
+        secret=True,
+        doc="Access key id.",
+    )
+    secret_key = Setting(
+        "AWS_S3_SECRET_ACCESS_KEY",
+        None,
+        aliases=("AWS_SECRET_ACCESS_KEY",),
+        env=_SECRET_ENV,
+        secret=True,
+        doc="Secret access key.",
+    )
+    security_token = Setting(
+        "AWS_SESSION_TOKEN",
+        None,
+        aliases=("AWS_SECURITY_TOKEN",),
+        env=_TOKEN_ENV,
+        secret=True,
+        doc="Temporary (STS) session token.",
+    )
+    session_profile = Setting(
+        "AWS_S3_SESSION_PROFILE",
+        None,
+        env=("AWS_S3_SESSION_PROFILE",),
+        doc="Named profile of the AWS config files.",
+    )
     bucket_name = Setting("AWS_STORAGE_BUCKET_NAME", None, doc="Bucket holding the files.")
-    object_parameters = Setting("AWS_S3_OBJECT_PARAMETERS", {},
-                                doc="Extra PutObject parameters for every file.")
-    default_acl = Setting("AWS_DEFAULT_ACL", None,
-                          doc="Canned ACL for new files; None keeps the bucket's policy.")
+    object_parameters = Setting(
+        "AWS_S3_OBJECT_PARAMETERS", {}, doc="Extra PutObject parameters for every file."
+    )
+    default_acl = Setting(
+        "AWS_DEFAULT_ACL", None, doc="Canned ACL for new files; None keeps the bucket's policy."
+    )
     querystring_auth = Setting("AWS_QUERYSTRING_AUTH", True, doc="Sign generated URLs.")
     querystring_expire = Setting("AWS_QUERYSTRING_EXPIRE", 3600, doc="Signed URL lifetime (s).")
-    signature_version = Setting("AWS_S3_SIGNATURE_VERSION", None,
-                                doc="botocore signature version; None means s3v4.")
+    signature_version = Setting(
+        "AWS_S3_SIGNATURE_VERSION", None, doc="botocore signature version; None means s3v4."
+    )
     location = Setting("AWS_LOCATION", "", doc="Key prefix of every file.")
     custom_domain = Setting("AWS_S3_CUSTOM_DOMAIN", None, doc="Host for URLs (a CDN).")
     cloudfront_key_id = Setting("AWS_CLOUDFRONT_KEY_ID", None, doc="CloudFront key pair id.")
-    cloudfront_key = Setting("AWS_CLOUDFRONT_KEY", None, secret=True,
-                             doc="CloudFront private key (PEM).")
+    cloudfront_key = Setting(
+        "AWS_CLOUDFRONT_KEY", None, secret=True, doc="CloudFront private key (PEM)."
+    )
     cloudfront_signer = Setting(None, None, doc="A ready CloudFrontSigner (option only).")
     addressing_style = Setting("AWS_S3_ADDRESSING_STYLE", None, doc="'virtual' or 'path'.")
     url_protocol = Setting("AWS_S3_URL_PROTOCOL", "https:", doc="Scheme of custom-domain URLs.")
     file_name_charset = Setting("AWS_S3_FILE_NAME_CHARSET", "utf-8", doc="Key encoding.")
     gzip = Setting("AWS_IS_GZIPPED", False, doc="Compress files whose type is listed.")
-    gzip_content_types = Setting("GZIP_CONTENT_TYPES", GZIP_CONTENT_TYPES,
-                                 doc="Content types compressed when gzip is on.")
+    gzip_content_types = Setting(
+        "GZIP_CONTENT_TYPES", GZIP_CONTENT_TYPES, doc="Content types compressed when gzip is on."
+    )
     endpoint_url = Setting("AWS_S3_ENDPOINT_URL", None, doc="Endpoint of an S3-compatible API.")
-    public_endpoint_url = Setting("AWS_S3_PUBLIC_ENDPOINT_URL", None,
-                                  doc="Endpoint shown (and signed for) in generated URLs.")
+    public_endpoint_url = Setting(
+        "AWS_S3_PUBLIC_ENDPOINT_URL", None, doc="Endpoint shown (and signed for) in generated URLs."
+    )
     region_name = Setting("AWS_S3_REGION_NAME", None, doc="Region of the bucket.")
     proxies = Setting("AWS_S3_PROXIES", None, doc="Proxy servers by protocol or endpoint.")
     use_ssl = Setting("AWS_S3_USE_SSL", True, doc="Use TLS to the endpoint.")
     verify = Setting("AWS_S3_VERIFY", None, doc="Verify certificates (or a CA bundle path).")
     max_memory_size = Setting(
-        "AWS_S3_MAX_MEMORY_SIZE", 0,
+        "AWS_S3_MAX_MEMORY_SIZE",
+        0,
         doc="Bytes of a non-seekable upload kept in memory for a retry before spilling to "
         "disk (0: 8 MiB).",
     )
-    file_overwrite = Setting("AWS_S3_FILE_OVERWRITE", True, keywords=("overwrite_files",),
-                             doc="Replace an existing file saved under the same name.")
-    file_buffer_size = Setting("AWS_S3_FILE_BUFFER_SIZE", 5 * MiB, keywords=("buffer_size",),
-                               doc="Part size of streamed writes.")
-    transfer_config = Setting("AWS_S3_TRANSFER_CONFIG", None,
-                              doc="boto3 TransferConfig for save().")
-    client_config = Setting("AWS_S3_CLIENT_CONFIG", None, keywords=("config",),
-                            doc="botocore Config merged over ours.")
+    file_overwrite = Setting(
+        "AWS_S3_FILE_OVERWRITE",
+        True,
+        keywords=("overwrite_files",),
+        doc="Replace an existing file saved under the same name.",
+    )
+    file_buffer_size = Setting(
+        "AWS_S3_FILE_BUFFER_SIZE",
+        5 * MiB,
+        keywords=("buffer_size",),
+        doc="Part size of streamed writes.",
+    )
+    transfer_config = Setting(
+        "AWS_S3_TRANSFER_CONFIG", None, doc="boto3 TransferConfig for save()."
+    )
+    client_config = Setting(
+        "AWS_S3_CLIENT_CONFIG", None, keywords=("config",), doc="botocore Config merged over ours."
+    )
     request_checksum_calculation = Setting(
-        "AWS_S3_REQUEST_CHECKSUM_CALCULATION", None,
+        "AWS_S3_REQUEST_CHECKSUM_CALCULATION",
+        None,
         doc="'when_supported' or 'when_required' (what many S3-compatible services need).",
     )
     response_checksum_validation = Setting(
         "AWS_S3_RESPONSE_CHECKSUM_VALIDATION", None, doc="'when_supported' or 'when_required'."
     )
-    default_content_type = Setting(None, "application/octet-stream",
-                                   doc="Content type when none can be guessed.")
-    use_threads = Setting("AWS_S3_USE_THREADS", True,
-                          doc="Threads in the transfer manager (prefer transfer_config).")
+    default_content_type = Setting(
+        None, "application/octet-stream", doc="Content type when none can be guessed."
+    )
+    use_threads = Setting(
+        "AWS_S3_USE_THREADS", True, doc="Threads in the transfer manager (prefer transfer_config)."
+    )
 
     # Settings of the 1.9.1 documentation that later releases removed: still honoured.
     auto_create_bucket = Setting(
-        "AWS_AUTO_CREATE_BUCKET", False,
+        "AWS_AUTO_CREATE_BUCKET",
+        False,
         deprecated="create the bucket outside the application (it is created on first use now).",
     )
-    bucket_acl = Setting("AWS_BUCKET_ACL", None,
-                         deprecated="set the bucket's ACL or policy outside the application.")
+    bucket_acl = Setting(
+        "AWS_BUCKET_ACL", None, deprecated="set the bucket's ACL or policy outside the application."
+    )
     encryption = Setting(
-        "AWS_S3_ENCRYPTION", False,
+        "AWS_S3_ENCRYPTION",
+        False,
         deprecated="use AWS_S3_OBJECT_PARAMETERS = {'ServerSideEncryption': 'AES256'}.",
     )
     reduced_redundancy = Setting(
-        "AWS_REDUCED_REDUNDANCY", False,
+        "AWS_REDUCED_REDUNDANCY",
+        False,
         deprecated="use AWS_S3_OBJECT_PARAMETERS = {'StorageClass': 'REDUCED_REDUNDANCY'}.",
     )
-    preload_metadata = Setting("AWS_PRELOAD_METADATA", False,
-                               deprecated="it has no effect; metadata requests are cheap now.")
-    secure_urls = Setting("AWS_S3_SECURE_URLS", None,
-                          deprecated="use AWS_S3_URL_PROTOCOL = 'https:' or 'http:'.")
+    preload_metadata = Setting(
+        "AWS_PRELOAD_METADATA",
+        False,
+        deprecated="it has no effect; metadata requests are cheap now.",
+    )
+    secure_urls = Setting(
+        "AWS_S3_SECURE_URLS", None, deprecated="use AWS_S3_URL_PROTOCOL = 'https:' or 'http:'."
+    )
     # boto (v2) names that the 1.9.1 migration guide maps onto the settings above.
     headers = Setting("AWS_HEADERS", None, deprecated="use AWS_S3_OBJECT_PARAMETERS.")
     origin = Setting("AWS_ORIGIN", None, deprecated="use AWS_S3_REGION_NAME.")
-    calling_format = Setting("AWS_S3_CALLING_FORMAT", None,
-                             deprecated="use AWS_S3_ADDRESSING_STYLE.")
+    calling_format = Setting(
+        "AWS_S3_CALLING_FORMAT", None, deprecated="use AWS_S3_ADDRESSING_STYLE."
+    )
     host = Setting("AWS_S3_HOST", None, deprecated="use AWS_S3_ENDPOINT_URL.")
     port = Setting("AWS_S3_PORT", None, deprecated="use AWS_S3_ENDPOINT_URL.")
     proxy_host = Setting("AWS_S3_PROXY_HOST", None, deprecated="use AWS_S3_PROXIES.")
@@ -167,7 +218,7 @@ class S3Settings:
             for header, value in dict(self.headers).items():
                 name = legacy_header_name(header)
                 if name == "Metadata":
-                    params.setdefault("Metadata", {})[header.lower()[len("x-amz-meta-"):]] = value
+                    params.setdefault("Metadata", {})[header.lower()[len("x-amz-meta-") :]] = value
                 else:
                     params.setdefault(name, value)
         if self.encryption:

@@ -153,8 +153,13 @@ class SigV4Presigner:
         self._shared: tuple[Any, ...] = ((), (), "", "", "", b"")
 
     def _shared_parts(
-        self, access_key: str, secret_key: str, token: str | None, expires: int,
-        amz_date: str, datestamp: str,
+        self,
+        access_key: str,
+        secret_key: str,
+        token: str | None,
+        expires: int,
+        amz_date: str,
+        datestamp: str,
     ) -> tuple[list[tuple[str, str]], str, str, str, bytes]:
         shared = self._shared
         cache_key = shared[0]

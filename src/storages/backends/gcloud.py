@@ -270,8 +270,11 @@ class GoogleCloudStorage(GoogleCloudSettings, GoogleCloudUrls, BaseStorage):
         # emulator) read it only from there on resumable uploads.
         blob.content_type = ctype
         # Only save() compresses: it streams its whole body through the compressor.
-        gzip = compress and bool(self.gzip) and "content_encoding" not in params and should_gzip(
-            ctype, self.gzip_content_types
+        gzip = (
+            compress
+            and bool(self.gzip)
+            and "content_encoding" not in params
+            and should_gzip(ctype, self.gzip_content_types)
         )
         if gzip:
             blob.content_encoding = "gzip"
@@ -326,8 +329,11 @@ class GoogleCloudStorage(GoogleCloudSettings, GoogleCloudUrls, BaseStorage):
     def _write(self, key: str, body: UploadBody, overwrite: bool) -> None:
         upload = self._prepare_upload(key, self._name(key), body.content_type, compress=True)
         if (
-            self.blob_chunk_size is None and not upload.gzip and body.seekable
-            and body.size is not None and body.size >= self.chunk_size
+            self.blob_chunk_size is None
+            and not upload.gzip
+            and body.seekable
+            and body.size is not None
+            and body.size >= self.chunk_size
         ):
             self._write_from_source(upload, body.content, overwrite)
             return
@@ -373,8 +379,7 @@ class GoogleCloudStorage(GoogleCloudSettings, GoogleCloudUrls, BaseStorage):
             while True:
                 length = min(STREAM_REQUEST_SIZE, total - offset)
                 final = offset + length >= total
-                self._guarded(session, session.send_window, source, offset, length, final,
-                              digest)
+                self._guarded(session, session.send_window, source, offset, length, final, digest)
                 offset += length
                 if final:
                     return
@@ -412,7 +417,10 @@ class GoogleCloudStorage(GoogleCloudSettings, GoogleCloudUrls, BaseStorage):
         dirs: list[str] = []
         files: list[str] = []
         pages = self.client.list_blobs(
-            self.bucket_name, prefix=prefix, delimiter="/", page_size=self.list_page_size,
+            self.bucket_name,
+            prefix=prefix,
+            delimiter="/",
+            page_size=self.list_page_size,
             fields="items(name),prefixes,nextPageToken",
         ).pages
         for page in pages:

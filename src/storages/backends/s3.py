@@ -117,14 +117,19 @@ class S3File(StorageFile):
 
     def _upload_part(self, state: Any, number: int, data: bytes) -> Any:
         response = self._storage.client.upload_part(
-            **self._object(), UploadId=state, PartNumber=number, Body=data,
+            **self._object(),
+            UploadId=state,
+            PartNumber=number,
+            Body=data,
             **self._storage._sse_c_params(),
         )
         return {"PartNumber": number, "ETag": response["ETag"]}
 
     def _complete_upload(self, state: Any, parts: list[Any]) -> None:
         self._storage.client.complete_multipart_upload(
-            **self._object(), UploadId=state, MultipartUpload={"Parts": parts},
+            **self._object(),
+            UploadId=state,
+            MultipartUpload={"Parts": parts},
             **self._storage._sse_c_params(),
         )
 
@@ -168,14 +173,23 @@ class S3Storage(S3Settings, BaseStorage):
     #: Keys per ListObjectsV2 page (None: the service's default of 1000).
     list_page_size: int | None = None
     derived_attrs = frozenset(
-        {"_url_base", "_presigner", "_credentials", "_frozen", "_create_only",
-         "_create_only_lock", "_cloudfront"}
+        {
+            "_url_base",
+            "_presigner",
+            "_credentials",
+            "_frozen",
+            "_create_only",
+            "_create_only_lock",
+            "_cloudfront",
+        }
     )
     error_rules = (
         (_codes("NoSuchKey", "404", "NotFound", "NoSuchUpload"), NotFound),
         (_codes("AccessDenied", "403", "Forbidden", "AllAccessDisabled"), AccessDenied),
-        (lambda exc: type(exc).__name__ in {"NoCredentialsError", "PartialCredentialsError"},
-         AccessDenied),
+        (
+            lambda exc: type(exc).__name__ in {"NoCredentialsError", "PartialCredentialsError"},
+            AccessDenied,
+        ),
         (_codes("PreconditionFailed", "412", "ConditionalRequestConflict"), AlreadyExists),
     )
 
@@ -308,13 +322,17 @@ class S3Storage(S3Settings, BaseStorage):
         return {k: params[k] for k in _SSE_C if k in params}
 
     def _gzips(self, params: dict[str, Any]) -> bool:
-        return bool(self.gzip) and "ContentEncoding" not in params and should_gzip(
-            params.get("ContentType"), self.gzip_content_types
+        return (
+            bool(self.gzip)
+            and "ContentEncoding" not in params
+            and should_gzip(params.get("ContentType"), self.gzip_content_types)
         )
 
     def _decompresses(self, encoding: str | None, content_type: str | None) -> bool:
-        return bool(self.gzip) and encoding == "gzip" and should_gzip(
-            content_type, self.gzip_content_types
+        return (
+            bool(self.gzip)
+            and encoding == "gzip"
+            and should_gzip(content_type, self.gzip_content_types)
         )
 
     def _transfer_config(self) -> Any:
@@ -392,7 +410,9 @@ class S3Storage(S3Settings, BaseStorage):
         files: list[str] = []
         paginator = self.client.get_paginator("list_objects_v2")
         pages = paginator.paginate(
-            Bucket=self.bucket_name, Prefix=prefix, Delimiter="/",
+            Bucket=self.bucket_name,
+            Prefix=prefix,
+            Delimiter="/",
             PaginationConfig={"PageSize": self.list_page_size} if self.list_page_size else {},
         )
         for page in pages:
@@ -460,8 +480,13 @@ class S3Storage(S3Settings, BaseStorage):
             creds = self._frozen or self._current_credentials()
             if creds is not None and creds.access_key and creds.secret_key:
                 return presigner.presign(
-                    key, creds.access_key, creds.secret_key, creds.token, int(expires),
-                    http_method.upper() if http_method else "GET", query,
+                    key,
+                    creds.access_key,
+                    creds.secret_key,
+                    creds.token,
+                    int(expires),
+                    http_method.upper() if http_method else "GET",
+                    query,
                 )
         return self._botocore_url(key, parameters or {}, int(expires), http_method)
 
@@ -491,9 +516,7 @@ class S3Storage(S3Settings, BaseStorage):
     ) -> str:
         client = self.client
         if self.public_endpoint_url:
-            client = self._session().client(
-                "s3", **self._client_options(self.public_endpoint_url)
-            )
+            client = self._session().client("s3", **self._client_options(self.public_endpoint_url))
         with self.translating(key):
             return client.generate_presigned_url(  # type: ignore[no-any-return]
                 "get_object",

@@ -58,8 +58,13 @@ class Command(BaseCommand):
         # The storages are created lazily, on first use: they will read this endpoint.
         settings.AWS_S3_ENDPOINT_URL = endpoint
         boto3.client(
-            "s3", endpoint_url=endpoint, region_name="us-east-1",
-            aws_access_key_id="demo", aws_secret_access_key="demo-secret",
+            "s3",
+            endpoint_url=endpoint,
+            region_name="us-east-1",
+            aws_access_key_id="demo",
+            aws_secret_access_key="demo-secret",
         ).create_bucket(Bucket=settings.AWS_STORAGE_BUCKET_NAME)
-        self.stdout.write(f"Embedded S3 server at {endpoint}, bucket "
-                          f"{settings.AWS_STORAGE_BUCKET_NAME} (no account or network needed).")
+        self.stdout.write(
+            f"Embedded S3 server at {endpoint}, bucket "
+            f"{settings.AWS_STORAGE_BUCKET_NAME} (no account or network needed)."
+        )
