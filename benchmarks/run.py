@@ -16,7 +16,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-BACKENDS = ["s3"]
+#: Every ``benchmarks/bench_<backend>.py`` module, found on disk so a new backend joins by itself.
+BACKENDS = sorted(
+    path.stem.removeprefix("bench_") for path in Path(__file__).parent.glob("bench_*.py")
+)
 
 
 def main() -> int:

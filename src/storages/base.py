@@ -355,6 +355,9 @@ class BaseStorage(Storage):
 
     def _open(self, name: str, mode: str = "rb") -> File:
         key = self._key(name)
+        if any(flag in mode for flag in "wax+"):
+            # Refuse before the first part is uploaded, not at close() with the data gone.
+            self._check_key_length(key)
         with self.translating(name):
             return self._open_key(key, names.normalize_name(name), mode)
 

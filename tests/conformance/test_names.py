@@ -62,3 +62,17 @@ def test_max_length_too_small_is_refused(storage):
     storage.save("len2/abcdef.txt", ContentFile(b"1"))
     with pytest.raises(SuspiciousFileOperation):
         storage.save("len2/abcdef.txt", ContentFile(b"2"), max_length=10)
+
+
+def test_names_longer_than_the_service_allows_are_refused_before_upload(storage):
+    limit = getattr(storage, "max_key_bytes", None)
+    if limit is None:
+        pytest.skip("this storage sets no limit on name length")
+    # Several directories keep each segment under filesystem limits (255 bytes).
+    name = "/".join(["d" * 200] * (limit // 200)) + "/" + "é" * 60 + ".txt"
+    assert len(name.encode("utf-8")) > limit
+    with pytest.raises(SuspiciousFileOperation, match=f"allows {limit}"):
+        storage.save(name, ContentFile(b"too long"))
+    with pytest.raises(SuspiciousFileOperation, match=f"allows {limit}"):
+        storage.open(name, "wb")
+    assert storage.listdir("")[0] == []
