@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import hmac
 import json
 import urllib.error
 import urllib.parse
@@ -317,3 +318,11 @@ def test_cloudfront_signer_none_disables_signing():
 def test_cloudfront_key_and_id_must_come_together():
     with pytest.raises(ImproperlyConfigured, match="AWS_CLOUDFRONT_KEY_ID and AWS_CLOUDFRONT_KEY"):
         S3Storage(bucket_name="b", cloudfront_key_id="K")
+
+
+@settings(max_examples=200, deadline=None)
+@given(key=st.binary(max_size=130), message=st.binary(max_size=300))
+def test_precomputed_hmac_equals_the_standard_library(key, message):
+    assert (
+        _s3_urls.HmacSha256(key).hexdigest(message) == hmac.new(key, message, "sha256").hexdigest()
+    )

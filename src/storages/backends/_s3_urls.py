@@ -109,6 +109,35 @@ class UrlBase:
         return f"{self.prefix}{quote_key(key)}?{pairs}"
 
 
+_IPAD = bytes(byte ^ 0x36 for byte in range(256))
+_OPAD = bytes(byte ^ 0x5C for byte in range(256))
+
+
+class HmacSha256:
+    """HMAC-SHA256 under one fixed key, its padded key blocks hashed once.
+
+    Each message then costs two hash-state copies, well under half of ``hmac.digest()``, which
+    hashes both key blocks again every time.
+    """
+
+    __slots__ = ("_inner", "_outer")
+
+    def __init__(self, key: bytes) -> None:
+        if len(key) > 64:
+            key = hashlib.sha256(key).digest()
+        block = key.ljust(64, b"\0")
+        self._inner = hashlib.sha256(block.translate(_IPAD))
+        self._outer = hashlib.sha256(block.translate(_OPAD))
+
+    def hexdigest(self, message: bytes) -> str:
+        """Return the hex HMAC of ``message``."""
+        inner = self._inner.copy()
+        inner.update(message)
+        outer = self._outer.copy()
+        outer.update(inner.digest())
+        return outer.hexdigest()
+
+
 @functools.lru_cache(maxsize=64)
 def _signing_key(secret_key: str, datestamp: str, region: str, service: str) -> bytes:
     key = ("AWS4" + secret_key).encode("utf-8")
@@ -138,6 +167,11 @@ class _Clock:
             self._second = second
         return self._stamp
 
+    @property
+    def second(self) -> int:
+        """The second the last :meth:`stamps` call was made in."""
+        return self._second
+
 
 _clock = _Clock()
 
@@ -151,6 +185,8 @@ class SigV4Presigner:
         self._canonical_tail = f"\nhost:{base.host}\n\nhost\nUNSIGNED-PAYLOAD"
         # The query parameters every URL of one second shares, computed once per second.
         self._shared: tuple[Any, ...] = ((), (), "", "", "", b"")
+        # (second, credentials, expiry) and the parts of a plain GET URL valid for them.
+        self._fast: tuple[Any, ...] = ((),)
 
     def _shared_parts(
         self,
@@ -160,7 +196,7 @@ class SigV4Presigner:
         expires: int,
         amz_date: str,
         datestamp: str,
-    ) -> tuple[list[tuple[str, str]], str, str, str, bytes]:
+    ) -> tuple[list[tuple[str, str]], str, str, str, HmacSha256]:
         shared = self._shared
         cache_key = shared[0]
         if (
@@ -187,7 +223,7 @@ class SigV4Presigner:
         canonical = "&".join(f"{k}={v}" for k, v in sorted(pairs))
         final = "&".join(f"{k}={v}" for k, v in pairs)
         prefix = f"AWS4-HMAC-SHA256\n{amz_date}\n{scope}\n"
-        signing_key = _signing_key(secret_key, datestamp, base.region, base.service)
+        signing_key = HmacSha256(_signing_key(secret_key, datestamp, base.region, base.service))
         self._shared = (cache_key, pairs, canonical, final, prefix, signing_key)
         return pairs, canonical, final, prefix, signing_key
 
@@ -203,6 +239,15 @@ class SigV4Presigner:
         now: datetime | None = None,
     ) -> str:
         """Return the presigned URL of ``key`` valid for ``expires`` seconds."""
+        if now is None and not query and method == "GET":
+            # The common case, on a hot path: everything but the key was settled this second.
+            fast = self._fast
+            if fast[0] == (int(_now()), access_key, secret_key, token, expires):
+                path = fast[1] + quote_key(key)
+                canonical = "GET\n" + path + fast[3]
+                to_sign = fast[2] + hashlib.sha256(canonical.encode()).hexdigest()
+                signature = fast[4].hexdigest(to_sign.encode())
+                return f"{fast[5]}{path}?{fast[6]}&X-Amz-Signature={signature}"
         if not 0 < expires <= _MAX_EXPIRES:
             raise ValueError(f"presigned URLs must expire within 1..{_MAX_EXPIRES} seconds")
         base = self.base
@@ -217,10 +262,20 @@ class SigV4Presigner:
             extra = [(_quote_query(k), _quote_query(v)) for k, v in query]
             canonical_query = "&".join(f"{k}={v}" for k, v in sorted(extra + pairs))
             final_query = "&".join(f"{k}={v}" for k, v in extra) + "&" + final_query
+        if now is None and not query and method == "GET":
+            self._fast = (
+                (_clock.second, access_key, secret_key, token, expires),
+                base.path_prefix,
+                prefix,
+                f"\n{canonical_query}{self._canonical_tail}",
+                signing_key,
+                self._origin,
+                final_query,
+            )
         path = base.path_prefix + quote_key(key)
         canonical = f"{method}\n{path}\n{canonical_query}{self._canonical_tail}"
         to_sign = prefix + hashlib.sha256(canonical.encode()).hexdigest()
-        signature = hmac.digest(signing_key, to_sign.encode(), "sha256").hex()
+        signature = signing_key.hexdigest(to_sign.encode())
         return f"{self._origin}{path}?{final_query}&X-Amz-Signature={signature}"
 
 
