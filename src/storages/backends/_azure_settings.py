@@ -1,0 +1,196 @@
+"""The settings of the Azure Blob Storage backend, and how they are checked and normalized."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from django.core.exceptions import ImproperlyConfigured
+
+from storages.settings import Setting
+
+__all__ = [
+    "CONTENT_SETTINGS",
+    "EMULATOR_ACCOUNT",
+    "EMULATOR_HOST",
+    "EMULATOR_KEY",
+    "AzureSettings",
+    "parse_connection_string",
+]
+
+MiB = 1024 * 1024
+
+#: Keys of ``AZURE_OBJECT_PARAMETERS`` that become the blob's HTTP headers (``ContentSettings``).
+CONTENT_SETTINGS = frozenset(
+    {
+        "cache_control",
+        "content_disposition",
+        "content_encoding",
+        "content_language",
+        "content_md5",
+        "content_type",
+    }
+)
+
+#: The storage emulator's well-known development account (published by Microsoft; not a secret).
+EMULATOR_ACCOUNT = "devstoreaccount1"
+EMULATOR_KEY = (
+    "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+)
+#: Where the emulator's blob service listens unless ``AZURE_CUSTOM_DOMAIN`` says otherwise.
+EMULATOR_HOST = "127.0.0.1:10000"
+
+
+def parse_connection_string(text: str) -> dict[str, str]:
+    """Return the ``Key=Value`` pairs of an Azure connection string (keys lowercased)."""
+    pairs: dict[str, str] = {}
+    for part in str(text).split(";"):
+        key, sep, value = part.strip().partition("=")
+        if sep and key:
+            pairs[key.strip().lower()] = value.strip()
+    return pairs
+
+
+class AzureSettings:
+    """Declares every Azure Blob Storage setting; mixed into the storage class."""
+
+    account_name = Setting("AZURE_ACCOUNT_NAME", None, doc="Storage account name.")
+    account_key = Setting(
+        "AZURE_ACCOUNT_KEY", None, secret=True, doc="Shared key of the account (signs SAS URLs)."
+    )
+    azure_container = Setting(
+        "AZURE_CONTAINER",
+        None,
+        keywords=("container", "container_name"),
+        doc="Container holding the files (it must exist).",
+    )
+    azure_ssl = Setting("AZURE_SSL", True, doc="Use https (True) or http (False).")
+    upload_max_conn = Setting(
+        "AZURE_UPLOAD_MAX_CONN", 2, doc="Blocks of one save() uploaded in parallel."
+    )
+    timeout = Setting(
+        "AZURE_CONNECTION_TIMEOUT_SECS", 20, doc="Socket timeout (connect and read), in seconds."
+    )
+    max_memory_size = Setting(
+        "AZURE_BLOB_MAX_MEMORY_SIZE",
+        2 * MiB,
+        doc="Bytes of a non-seekable upload kept in memory (for a retry) before disk.",
+    )
+    expiration_secs = Setting(
+        "AZURE_URL_EXPIRATION_SECS", None, doc="Lifetime of SAS URLs; None gives plain URLs."
+    )
+    file_overwrite = Setting(
+        "AZURE_OVERWRITE_FILES",
+        False,
+        keywords=("overwrite_files",),
+        doc="Replace an existing blob saved under the same name.",
+    )
+    location = Setting("AZURE_LOCATION", "", doc="Blob name prefix of every file.")
+    cache_control = Setting("AZURE_CACHE_CONTROL", None, doc="Cache-Control of new blobs.")
+    object_parameters = Setting(
+        "AZURE_OBJECT_PARAMETERS", {}, doc="Content settings (and metadata) of every new blob."
+    )
+    endpoint_suffix = Setting(
+        "AZURE_ENDPOINT_SUFFIX", "core.windows.net", doc="DNS suffix of the blob endpoint."
+    )
+    sas_token = Setting("AZURE_SAS_TOKEN", None, secret=True, doc="SAS token to authenticate.")
+    custom_domain = Setting("AZURE_CUSTOM_DOMAIN", None, doc="Host of generated URLs (a CDN).")
+    connection_string = Setting(
+        "AZURE_CONNECTION_STRING", None, secret=True, doc="Connection string (overrides the rest)."
+    )
+    token_credential = Setting(
+        "AZURE_TOKEN_CREDENTIAL",
+        None,
+        secret=True,
+        doc="azure-identity credential (e.g. a managed identity).",
+    )
+    client_options = Setting(
+        "AZURE_CLIENT_OPTIONS", {}, doc="Keyword arguments of the SDK's BlobServiceClient."
+    )
+    default_content_type = Setting(
+        None, "application/octet-stream", doc="Content type when none can be guessed."
+    )
+
+    # Settings of the documentation that later releases deprecated or removed: still honoured.
+    api_version = Setting(
+        "AZURE_API_VERSION",
+        None,
+        deprecated="use AZURE_CLIENT_OPTIONS = {'api_version': ...} instead.",
+    )
+    is_emulated = Setting(
+        "AZURE_EMULATED_MODE",
+        False,
+        deprecated="use AZURE_CONNECTION_STRING with the emulator's BlobEndpoint instead.",
+    )
+    custom_connection_string = Setting(
+        "AZURE_CUSTOM_CONNECTION_STRING",
+        None,
+        secret=True,
+        deprecated="use AZURE_CUSTOM_DOMAIN for the host of generated URLs instead.",
+    )
+
+    def _configure_azure(self: Any) -> None:
+        """Validate the settings; fill the account name and key from a connection string."""
+        for attr in ("upload_max_conn", "timeout"):
+            value = getattr(self, attr)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+                raise ImproperlyConfigured(
+                    f"{self.setting_label(attr)} must be a positive number, not {value!r}."
+                )
+        self.upload_max_conn = int(self.upload_max_conn)
+        self.expiration_secs = self._checked_expiration(self.expiration_secs, "expiration_secs")
+        params = dict(self.object_parameters or {})
+        unknown = sorted(set(params) - CONTENT_SETTINGS - {"metadata"})
+        if unknown:
+            raise ImproperlyConfigured(
+                f"{self.setting_label('object_parameters')} has unknown key(s) "
+                f"{', '.join(unknown)}; allowed: {', '.join(sorted(CONTENT_SETTINGS))}, metadata."
+            )
+        self.object_parameters = params
+        options = self.client_options
+        if options is None:
+            options = {}
+        if not isinstance(options, dict):
+            raise ImproperlyConfigured(
+                f"{self.setting_label('client_options')} must be a dict of BlobServiceClient "
+                f"keyword arguments, not {type(options).__name__}."
+            )
+        self.client_options = dict(options)
+        domain = self.custom_domain
+        if domain is not None and (not isinstance(domain, str) or not domain.strip("/")):
+            raise ImproperlyConfigured(
+                f"{self.setting_label('custom_domain')} must be a host name such as "
+                f"'cdn.example.com', not {domain!r}."
+            )
+        if domain:
+            # A URL pasted instead of a host: keep only the host (and port).
+            self.custom_domain = domain.split("://", 1)[-1].strip("/")
+        self._fill_from_connection_string()
+
+    def _checked_expiration(self: Any, value: Any, attr: str) -> int | None:
+        if value is None:
+            return None
+        if isinstance(value, timedelta):
+            value = value.total_seconds()
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+            raise ImproperlyConfigured(
+                f"{self.setting_label(attr)} must be a number of seconds (or a timedelta) above "
+                f"0, or None for plain URLs; not {value!r}."
+            )
+        return int(value)
+
+    def _fill_from_connection_string(self: Any) -> None:
+        """Take the account name and key of a connection string when not set on their own."""
+        # Start from the configured values, so a changed connection string is followed.
+        for attr in ("account_name", "account_key"):
+            self._resolve(attr, warn=False)
+        self._connection: dict[str, str] = {}
+        if self.connection_string:
+            self._connection = parse_connection_string(self.connection_string)
+            self.account_name = self.account_name or self._connection.get("accountname")
+            self.account_key = self.account_key or self._connection.get("accountkey")
+        elif self.is_emulated:
+            self.account_name = self.account_name or EMULATOR_ACCOUNT
+            if not (self.account_key or self.sas_token or self.token_credential):
+                self.account_key = EMULATOR_KEY
+        self.__dict__["_secret_cache"] = None  # the key may have changed: redact it too

@@ -1,0 +1,156 @@
+"""Azure Blob Storage URLs: plain URLs, and SAS URLs signed with the account key or with a
+user-delegation key obtained through a token credential (Microsoft Entra ID).
+
+The blob's URL prefix (scheme, host, account and container) is worked out once per client, so a
+plain URL is one ``quote`` and a concatenation. SAS tokens come from the SDK's own
+``generate_blob_sas``; a user-delegation key is requested once and reused until it no longer
+covers the URLs being signed.
+"""
+
+from __future__ import annotations
+
+import threading
+from datetime import datetime, timedelta, timezone
+from functools import lru_cache
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+from django.core.exceptions import ImproperlyConfigured
+
+from storages.deps import require
+
+__all__ = ["AzureUrls", "quote_blob_name"]
+
+#: A user-delegation key (and so a SAS URL signed with one) is valid for at most 7 days.
+MAX_DELEGATION = timedelta(days=7)
+#: Keys start this much in the past, so a clock slightly ahead of the service's does no harm.
+_CLOCK_SKEW = timedelta(minutes=5)
+
+
+@lru_cache(maxsize=4096)
+def quote_blob_name(name: str) -> str:
+    """Return a blob name percent-encoded for a URL path, as the SDK encodes it."""
+    return quote(name, safe="/~")
+
+
+def _now() -> datetime:
+    """Return the current UTC time (a module function so tests can pin the clock)."""
+    return datetime.now(timezone.utc)
+
+
+def _seconds(value: Any) -> int:
+    if isinstance(value, timedelta):
+        value = value.total_seconds()
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+        raise ValueError(f"a URL lifetime must be a positive number of seconds, not {value!r}")
+    return int(value)
+
+
+class AzureUrls:
+    """The URL methods of the Azure storage (a mixin: ``self`` is the storage)."""
+
+    def _init_urls(self: Any) -> None:
+        self._url_base: str | None = None
+        self._delegation_key: Any = None
+        self._delegation_lock = threading.Lock()
+
+    def url(
+        self: Any,
+        name: str,
+        expire: int | timedelta | None = None,
+        parameters: dict[str, Any] | None = None,
+        mode: str = "r",
+    ) -> str:
+        """Return a URL for ``name``: SAS-signed when a lifetime is set, else plain.
+
+        ``expire`` (seconds) overrides ``AZURE_URL_EXPIRATION_SECS``; ``parameters`` go to the
+        SAS (``content_disposition``, ``content_type``, ``cache_control``, ``start``, ``ip``,
+        ...); ``mode`` is the SAS permission (``"r"``, ``"w"``, ``"cw"``, ...).
+        """
+        key = self._key(name)
+        lifetime = self.expiration_secs if expire is None else _seconds(expire)
+        base = self._url_base or self._build_url_base()
+        url = base + quote_blob_name(key)
+        if not lifetime:
+            return str(url)
+        with self.translating(name):
+            token = self._blob_sas(key, lifetime, dict(parameters or {}), mode)
+        return f"{url}?{token}"
+
+    def _build_url_base(self: Any) -> str:
+        """Return ``scheme://host[/account]/container/`` of the URLs this storage generates."""
+        container = quote(str(self._container_name()), safe="")
+        if self.custom_domain and not self.is_emulated:
+            scheme = "https" if self.azure_ssl else "http"
+            base = f"{scheme}://{self.custom_domain}/{container}/"
+        elif self.custom_connection_string:
+            sdk = require("azure.storage.blob", "azure")
+            other = sdk.BlobServiceClient.from_connection_string(self.custom_connection_string)
+            base = _without_query(other.get_container_client(self._container_name()).url) + "/"
+        else:
+            base = _without_query(self.container_client.url) + "/"
+        self._url_base = base
+        return base
+
+    def _signing_identity(self: Any) -> tuple[str, str | None]:
+        """Return the account name and the key that signs SAS tokens (None: no key)."""
+        if self.custom_connection_string:
+            from storages.backends._azure_settings import parse_connection_string
+
+            pairs = parse_connection_string(self.custom_connection_string)
+            if pairs.get("accountkey"):
+                return pairs.get("accountname") or self.account_name, pairs["accountkey"]
+        account = self.account_name or self.container_client.account_name
+        return str(account), self.account_key or None
+
+    def _blob_sas(self: Any, key: str, lifetime: int, parameters: dict[str, Any], mode: str) -> str:
+        sdk = require("azure.storage.blob", "azure")
+        now = _now()
+        expiry = now + timedelta(seconds=lifetime)
+        permission = str(sdk.BlobSasPermissions.from_string(mode))
+        if not permission:
+            raise ValueError(f"{mode!r} grants no SAS permission; use letters such as r, w, c")
+        account, account_key = self._signing_identity()
+        options: dict[str, Any] = {"permission": permission, "expiry": expiry, **parameters}
+        if account_key:
+            options["account_key"] = account_key
+        elif self.token_credential is not None:
+            options["user_delegation_key"] = self._delegation_key_until(expiry, now)
+        else:
+            raise ImproperlyConfigured(
+                "SAS URLs (AZURE_URL_EXPIRATION_SECS or url(expire=...)) are signed with the "
+                "account key or a user-delegation key: set AZURE_ACCOUNT_KEY (or a connection "
+                "string with AccountKey) or AZURE_TOKEN_CREDENTIAL. A SAS token cannot sign new "
+                "URLs. For a public container, set AZURE_URL_EXPIRATION_SECS = None."
+            )
+        return str(sdk.generate_blob_sas(account, self._container_name(), key, **options))
+
+    def _delegation_key_until(self: Any, expiry: datetime, now: datetime) -> Any:
+        """Return a user-delegation key valid until ``expiry``, asking the service if needed."""
+        longest = now + MAX_DELEGATION - timedelta(minutes=1)
+        if expiry > longest:
+            raise ValueError("SAS URLs signed with a user-delegation key live at most 7 days")
+        with self._delegation_lock:
+            current = self._delegation_key
+            if current is None or _parse_time(current.signed_expiry) < expiry:
+                current = self.get_user_delegation_key(now - _CLOCK_SKEW, longest)
+                self._delegation_key = current
+            return current
+
+    def get_user_delegation_key(self: Any, start: datetime, expiry: datetime) -> Any:
+        """Return a new user-delegation key from the service (one request; needs a token)."""
+        return self.client.get_user_delegation_key(start, expiry, timeout=self.timeout)
+
+
+def _without_query(url: str) -> str:
+    # A client authenticated by a SAS token puts it in its URLs: never hand that out.
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}{parts.path}".rstrip("/")
+
+
+def _parse_time(value: Any) -> datetime:
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    text = str(value).replace("Z", "+00:00")
+    parsed = datetime.fromisoformat(text)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
