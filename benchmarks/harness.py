@@ -171,6 +171,8 @@ def table(results: list[Result]) -> str:
     for r in results:
         if r.storage_mb_per_s is not None:
             storage, raw = f"{r.storage_mb_per_s:.1f} MB/s", f"{r.raw_mb_per_s:.1f} MB/s"
+        elif r.storage_ops_per_s < 10 or r.raw_ops_per_s < 10:
+            storage, raw = f"{r.storage_s:.3f} s", f"{r.raw_s:.3f} s"
         else:
             storage, raw = f"{r.storage_ops_per_s:,.0f}/s", f"{r.raw_ops_per_s:,.0f}/s"
         if r.kind == "speedup":
