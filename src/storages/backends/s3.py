@@ -339,10 +339,13 @@ class S3Storage(S3Settings, BaseStorage):
         if self.transfer_config is not None:
             return self.transfer_config
         transfer = require("boto3.s3.transfer", "s3")
-        # Bounded memory: at most this many 8 MiB parts are in memory at once.
-        return transfer.TransferConfig(
-            use_threads=self.use_threads, max_concurrency=6, max_io_queue=6
+        # Bounded memory: at most four 8 MiB parts are read ahead and four in flight (boto3's
+        # defaults allow ten of each, well over 100 MB of peak RSS for one large save).
+        config = transfer.TransferConfig(
+            use_threads=self.use_threads, max_concurrency=4, max_io_queue=4
         )
+        config.max_in_memory_upload_chunks = 4  # an s3transfer attribute boto3 does not take
+        return config
 
     # -- storage hooks ---------------------------------------------------------------------
 
@@ -361,6 +364,7 @@ class S3Storage(S3Settings, BaseStorage):
             )
             return
         if source is body and body.seekable:
+            del head  # read again from the source; not held through a long upload
             body.rewind()
             stream: Any = body.content
         else:
