@@ -151,7 +151,11 @@ def make_tls_files(directory: Path) -> None:
         .not_valid_after(now + dt.timedelta(days=30))
         .add_extension(
             x509.SubjectAlternativeName(
-                [x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")]
+                [
+                    x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
+                    x509.DNSName("localhost"),
+                    x509.DNSName(f"{ACCOUNT}.blob.localhost"),
+                ]
             ),
             critical=False,
         )
@@ -212,6 +216,25 @@ def _check_installed() -> None:
         unavailable(f"Azurite is not installed at {AZURITE_BIN}: run scripts/servers/azure.sh")
     if not (shutil.which("node") or Path("/usr/bin/node").exists()):
         unavailable("Node.js is not installed (Azurite needs it)")
+
+
+@pytest.fixture
+def localhost_subdomains(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Resolve ``*.localhost`` to 127.0.0.1, as browsers and systemd-resolved do (RFC 6761).
+
+    Azurite serves production-style URLs (``http://devstoreaccount1.blob.localhost:PORT/...``),
+    so account-name endpoints and custom domains can reach it without touching /etc/hosts.
+    """
+    import socket
+
+    real = socket.getaddrinfo
+
+    def getaddrinfo(host: Any, *args: Any, **kwargs: Any) -> Any:
+        if isinstance(host, str) and host.endswith(".localhost"):
+            host = "127.0.0.1"
+        return real(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
 
 
 @pytest.fixture(scope="session")
@@ -283,3 +306,44 @@ def backend_azure(azurite: Azurite, azure_container: str) -> Any:
         )
 
     return Backend("azure", make, Capabilities(created_time=True), fetch)
+
+
+def recorder(delay: float = 0.0, **transport_options: Any) -> Any:
+    """Return an HTTP transport (the SDK's own seam: ``client_options={"transport": ...}``)
+    that records every request and response and how many were in flight at once; ``delay``
+    holds each request open that long so overlaps show. Everything goes to the real server."""
+    import threading
+
+    from azure.core.pipeline.transport import RequestsTransport
+
+    class Recorder(RequestsTransport):  # type: ignore[misc]
+        def __init__(self) -> None:
+            super().__init__(**transport_options)
+            self.requests: list[tuple[str, str, dict[str, str]]] = []
+            self.responses: list[tuple[int, dict[str, str]]] = []
+            self.in_flight = 0
+            self.most_in_flight = 0
+            self._lock = threading.Lock()
+
+        def send(self, request: Any, **kwargs: Any) -> Any:
+            with self._lock:
+                self.requests.append((request.method, request.url, dict(request.headers)))
+                self.in_flight += 1
+                self.most_in_flight = max(self.most_in_flight, self.in_flight)
+            try:
+                if delay:
+                    time.sleep(delay)
+                response = super().send(request, **kwargs)
+            finally:
+                with self._lock:
+                    self.in_flight -= 1
+            headers = {k.lower(): v for k, v in response.headers.items()}
+            with self._lock:
+                self.responses.append((response.status_code, headers))
+            return response
+
+        def count(self, method: str, fragment: str = "") -> int:
+            """Return how many ``method`` requests went to a URL containing ``fragment``."""
+            return sum(1 for m, url, _ in self.requests if m == method and fragment in url)
+
+    return Recorder()
