@@ -73,8 +73,7 @@ class AzureUrls:
         url = base + quote_blob_name(key)
         if not lifetime:
             return str(url)
-        with self.translating(name):
-            token = self._blob_sas(key, lifetime, dict(parameters or {}), mode)
+        token = self._blob_sas(key, lifetime, dict(parameters or {}), mode)
         return f"{url}?{token}"
 
     def _build_url_base(self: Any) -> str:
@@ -133,7 +132,8 @@ class AzureUrls:
         with self._delegation_lock:
             current = self._delegation_key
             if current is None or _parse_time(current.signed_expiry) < expiry:
-                current = self.get_user_delegation_key(now - _CLOCK_SKEW, longest)
+                with self.translating():  # the one request: service errors become ours
+                    current = self.get_user_delegation_key(now - _CLOCK_SKEW, longest)
                 self._delegation_key = current
             return current
 
