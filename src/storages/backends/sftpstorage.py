@@ -1,0 +1,559 @@
+"""SFTP (``storages.backends.sftpstorage.SFTPStorage``), over paramiko.
+
+Settings are declared in :mod:`storages.backends._sftp_settings`; connecting (host keys,
+authentication, the password prompt) lives in :mod:`storages.backends._sftp_connection`.
+
+Every write goes to a hidden temporary file in the target directory, gets its mode and owner
+there, and is then renamed into place, so no partial file is ever visible under its name.
+Without overwriting, that rename is SFTP's plain ``rename``, which by the protocol never replaces
+an existing file (OpenSSH implements it with ``link(2)``): a create-only write that is atomic
+across processes. With overwriting, ``posix-rename@openssh.com`` replaces the file atomically.
+
+Each thread gets its own connection, reused until the storage is closed. A connection the server
+dropped is replaced on the next operation, and an operation that failed because the connection
+died is tried once more on a new one.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import errno
+import io
+import posixpath
+import stat
+import uuid
+import weakref
+from collections.abc import Callable
+from datetime import datetime, timezone
+from typing import Any, ClassVar, TypeVar
+
+from django.core.exceptions import ImproperlyConfigured, SuspiciousFileOperation
+from django.utils.encoding import filepath_to_uri
+
+from storages.backends._sftp_connection import (
+    Connection,
+    HostKeyError,
+    UnknownHostKeyWarning,
+    open_connection,
+)
+from storages.backends._sftp_settings import LEGACY_ARGUMENTS, SECRET_PARAMS, SFTPSettings
+from storages.base import BaseStorage
+from storages.errors import AccessDenied, AlreadyExists, NotFound, StorageError
+from storages.files import StorageFile, UploadBody
+from storages.names import normalize_name
+
+__all__ = [
+    "HostKeyError",
+    "SFTPStorage",
+    "SFTPStorageFile",
+    "UnknownHostKeyWarning",
+]
+
+T = TypeVar("T")
+KiB = 1024
+MiB = 1024 * KiB
+#: Prefix of the temporary files uploads go to before they are renamed into place.
+TEMP_PREFIX = ".~stowage-"
+#: Bytes read per request batch when streaming a file (32 pipelined 32 KiB requests).
+READ_WINDOW = 1 * MiB
+#: Bytes taken from the content per write call when saving.
+WRITE_CHUNK = 1 * MiB
+
+
+def _is_auth_error(exc: BaseException) -> bool:
+    return type(exc).__name__ in {"AuthenticationException", "BadAuthenticationType"}
+
+
+class _Upload:
+    """A temporary file being written, and where it goes when it is complete."""
+
+    __slots__ = ("conn", "handle", "path", "temp")
+
+    def __init__(self, conn: Connection, handle: Any, temp: str, path: str) -> None:
+        self.conn = conn
+        self.handle = handle
+        self.temp = temp
+        self.path = path
+
+
+class _RemoteReader:
+    """Reads a remote file from an offset in windows of pipelined requests.
+
+    If the connection dies, it reconnects and carries on from the same offset, provided the file
+    still has the size and modification time it had when it was opened.
+    """
+
+    def __init__(self, storage: SFTPStorage, path: str, start: int, attrs: Any) -> None:
+        self._storage = storage
+        self._path = path
+        self._pos = start
+        self._attrs = attrs
+        self._size = int(attrs.st_size or 0)
+        self._buffer = b""
+        self._offset = 0
+        self._conn: Connection | None = None
+        self._handle: Any = None
+
+    def _open(self) -> Any:
+        if self._handle is None:
+            self._conn = self._storage._conn()
+            self._handle = self._conn.sftp.open(self._path, "rb")
+        return self._handle
+
+    def _fetch(self, length: int) -> bytes:
+        handle = self._open()
+        if length <= 32 * KiB:
+            handle.seek(self._pos)
+            return bytes(handle.read(length))
+        # readv pipelines the window's requests instead of waiting for each one in turn.
+        return b"".join(handle.readv([(self._pos, length)]))
+
+    def _fill(self) -> None:
+        length = min(READ_WINDOW, self._size - self._pos)
+        if length <= 0:
+            self._buffer, self._offset = b"", 0
+            return
+        try:
+            data = self._fetch(length)
+        except Exception:
+            conn = self._conn
+            if conn is None or conn.alive():
+                raise
+            self._storage._drop(conn)
+            self._handle = self._conn = None
+            attrs = self._storage._run(lambda sftp: sftp.stat(self._path))
+            if (attrs.st_size, attrs.st_mtime) != (self._attrs.st_size, self._attrs.st_mtime):
+                raise StorageError(
+                    f"{self._path} changed while it was being read and the connection broke."
+                ) from None
+            data = self._fetch(length)
+        self._buffer, self._offset = data, 0
+
+    def read(self, n: int = -1) -> bytes:
+        """Return up to ``n`` bytes from the current position."""
+        if self._offset >= len(self._buffer):
+            self._fill()
+        available = len(self._buffer) - self._offset
+        count = available if n is None or n < 0 else min(n, available)
+        data = self._buffer[self._offset : self._offset + count]
+        self._offset += count
+        self._pos += count
+        return data
+
+    def close(self) -> None:
+        """Close the remote handle."""
+        handle, self._handle = self._handle, None
+        if handle is not None:
+            with contextlib.suppress(Exception):
+                handle.close()
+
+
+class SFTPStorageFile(StorageFile):
+    """A file on the SFTP server: streamed pipelined reads, streamed writes via a temp file."""
+
+    _storage: SFTPStorage
+
+    def __init__(self, name: str, storage: SFTPStorage, mode: str = "rb") -> None:
+        self._attrs: Any = None
+        super().__init__(
+            storage, storage._key(name), normalize_name(name), mode, part_size=storage.part_size
+        )
+
+    def _stat(self) -> int:
+        path = self._storage._remote(self._key)
+        attrs = self._storage._run(lambda sftp: sftp.stat(path))
+        if stat.S_ISDIR(attrs.st_mode or 0):
+            raise IsADirectoryError(errno.EISDIR, f"{self.name} is a directory")
+        self._attrs = attrs
+        return int(attrs.st_size or 0)
+
+    def _read_stream(self, start: int) -> _RemoteReader:
+        return _RemoteReader(self._storage, self._storage._remote(self._key), start, self._attrs)
+
+    def _put(self, data: bytes) -> None:
+        self._storage._write(self._key, UploadBody(io.BytesIO(data)), overwrite=True)
+
+    def _begin_upload(self) -> _Upload:
+        storage = self._storage
+        return storage._begin(storage._conn(), storage._remote(self._key))
+
+    def _upload_part(self, state: _Upload, number: int, data: bytes) -> int:
+        state.handle.write(data)
+        return len(data)
+
+    def _complete_upload(self, state: _Upload, parts: list[Any]) -> None:
+        self._storage._finish(state, overwrite=True)
+
+    def _abort_upload(self, state: _Upload) -> None:
+        self._storage._discard(state)
+
+
+# Storages with open connections, closed when the interpreter exits.
+_live: weakref.WeakSet[SFTPStorage] = weakref.WeakSet()
+
+
+@atexit.register
+def _close_all() -> None:
+    for storage in list(_live):
+        with contextlib.suppress(Exception):
+            storage.close()
+
+
+def _close_connections(connections: list[Connection]) -> None:
+    for conn in list(connections):
+        conn.close()
+
+
+class SFTPStorage(SFTPSettings, BaseStorage):
+    """Store files in a directory of an SFTP server."""
+
+    file_class = SFTPStorageFile
+    # paramiko's SFTP client serializes its requests: a connection per thread lets threads work
+    # in parallel, and keeps one thread's dead connection from failing another's operation.
+    client_per_thread = True
+    #: Bytes a file opened for writing buffers before it sends them.
+    part_size: ClassVar[int] = 1 * MiB
+    #: Linux's PATH_MAX: the longest path the server's filesystem calls accept.
+    max_key_bytes = 4096
+    #: Linux's NAME_MAX: the longest single file or directory name.
+    max_segment_bytes: ClassVar[int] = 255
+    derived_attrs = frozenset({"_root", "_prompted_password", "_finalizer"})
+    error_rules = (
+        (FileNotFoundError, NotFound),
+        (FileExistsError, AlreadyExists),
+        (PermissionError, AccessDenied),
+        (_is_auth_error, AccessDenied),
+    )
+
+    def __init__(self, *args: Any, **options: Any) -> None:
+        if len(args) > len(LEGACY_ARGUMENTS):
+            raise TypeError(
+                f"SFTPStorage takes at most {len(LEGACY_ARGUMENTS)} positional arguments "
+                f"({', '.join(LEGACY_ARGUMENTS)})."
+            )
+        for attr, value in zip(LEGACY_ARGUMENTS, args, strict=False):
+            if attr in options:
+                raise TypeError(f"SFTPStorage got the argument {attr!r} twice.")
+            options[attr] = value
+        # In django-storages 1.9.1 None meant "use the Django setting": it still does.
+        options = {k: v for k, v in options.items() if not (k in LEGACY_ARGUMENTS and v is None)}
+        self._constructor_args = ((), options)
+        super().__init__(**options)
+
+    def _init_runtime(self) -> None:
+        super()._init_runtime()
+        # Close this storage's connections when it is garbage collected, and at exit.
+        self._finalizer = weakref.finalize(self, _close_connections, self._clients)
+        _live.add(self)
+
+    def _configure(self) -> None:
+        super()._configure()
+        self._configure_sftp()
+        self.__dict__.setdefault("_prompted_password", None)
+
+    # -- secrets ---------------------------------------------------------------------------
+
+    def _secret_values(self) -> list[Any]:
+        secrets = self.__dict__.get("_secret_cache")
+        if secrets is None:
+            secrets = list(super()._secret_values())
+            params = self.__dict__.get("params") or {}
+            secrets.extend(params[k] for k in SECRET_PARAMS if params.get(k))
+            if self.__dict__.get("_prompted_password"):
+                secrets.append(self._prompted_password)
+            self._secret_cache = secrets
+        return secrets
+
+    _prompted_password: str | None
+
+    def _remember_password(self, password: str) -> None:
+        self._prompted_password = password
+        self._secret_cache = None
+
+    def _forget_password(self) -> None:
+        self._prompted_password = None
+        self._secret_cache = None
+
+    # -- connections -----------------------------------------------------------------------
+
+    def _connect(self) -> Connection:
+        with self._lock:
+            # Connections of threads that ended are never used again.
+            stale = [c for c in self._clients if not c.thread.is_alive()]
+            for conn in stale:
+                self._clients.remove(conn)
+        for conn in stale:
+            conn.close()
+        return open_connection(self)
+
+    def _disconnect(self, client: Connection) -> None:
+        client.close()
+
+    def _conn(self) -> Connection:
+        """Return this thread's connection, replacing it if the server dropped it."""
+        conn: Connection = self.client
+        if not conn.alive():
+            self._drop(conn)
+            conn = self.client
+        return conn
+
+    def _drop(self, conn: Connection) -> None:
+        """Forget and close ``conn`` (so this thread's next operation reconnects)."""
+        with self._lock:
+            if conn in self._clients:
+                self._clients.remove(conn)
+        if getattr(self._local, "client", None) is conn:
+            self._local.client = None
+        conn.close()
+
+    def _run(self, operation: Callable[[Any], T]) -> T:
+        """Run ``operation(sftp_client)``, once more on a new connection if this one died."""
+        conn = self._conn()
+        try:
+            return operation(conn.sftp)
+        except Exception:
+            if conn.alive():
+                raise
+            self._drop(conn)
+        return operation(self._conn().sftp)
+
+    @property
+    def sftp(self) -> Any:
+        """Return this thread's paramiko ``SFTPClient`` (connecting if needed)."""
+        return self._conn().sftp
+
+    # -- paths -----------------------------------------------------------------------------
+
+    def _check_key_length(self, key: str) -> None:
+        super()._check_key_length(key)
+        limit = self.max_segment_bytes
+        for segment in key.split("/"):
+            if len(segment) * 4 > limit and len(segment.encode("utf-8")) > limit:
+                raise SuspiciousFileOperation(
+                    f"The name {segment[:40]!r}... is {len(segment.encode('utf-8'))} bytes long; "
+                    f"file and directory names on an SFTP server allow {limit}. Give the file "
+                    "field a max_length so Django shortens names, or use shorter names."
+                )
+
+    def _remote(self, key: str) -> str:
+        """Return the server path of ``key`` (always under the root directory)."""
+        root = self._root
+        if not key:
+            return root or "."
+        if not root:
+            return key
+        return f"{root}{key}" if root.endswith("/") else f"{root}/{key}"
+
+    def _is_dir(self, sftp: Any, path: str) -> bool:
+        try:
+            return stat.S_ISDIR(sftp.stat(path).st_mode or 0)
+        except FileNotFoundError:
+            return False
+
+    def _makedirs(self, sftp: Any, path: str) -> None:
+        """Create directory ``path`` and its missing parents, with the configured attributes."""
+        if path in ("", ".", "/"):
+            return
+        try:
+            sftp.mkdir(path)
+        except FileNotFoundError:
+            self._makedirs(sftp, posixpath.dirname(path))
+            try:
+                sftp.mkdir(path)
+            except OSError:
+                if self._is_dir(sftp, path):  # another writer made it meanwhile
+                    return
+                raise
+        except OSError:
+            if self._is_dir(sftp, path):
+                return
+            raise
+        self._apply_attributes(
+            lambda mode: sftp.chmod(path, mode),
+            lambda uid, gid: sftp.chown(path, uid, gid),
+            lambda: sftp.stat(path),
+            self.dir_mode,
+            path,
+        )
+
+    def _apply_attributes(
+        self,
+        chmod: Callable[[int], Any],
+        chown: Callable[[int, int], Any],
+        get_attrs: Callable[[], Any],
+        mode: int | None,
+        path: str,
+    ) -> None:
+        """Set ``mode`` and the configured owner with ``chmod``/``chown`` (of a path or handle)."""
+        if mode is not None:
+            chmod(mode)
+        if self.uid is None and self.gid is None:
+            return
+        uid, gid = self.uid, self.gid
+        if uid is None or gid is None:
+            # SFTP sets the owner and the group together: keep the one not configured.
+            attrs = get_attrs()
+            uid = attrs.st_uid if uid is None else uid
+            gid = attrs.st_gid if gid is None else gid
+        try:
+            chown(uid, gid)
+        except PermissionError as exc:
+            raise AccessDenied(
+                f"The SFTP server refused to give {path} the owner {uid}:{gid} "
+                f"({self.setting_label('uid')} / {self.setting_label('gid')}); changing the "
+                f"owner usually needs root: {exc}"
+            ) from exc
+
+    # -- writing ---------------------------------------------------------------------------
+
+    def _begin(self, conn: Connection, path: str) -> _Upload:
+        """Open a temporary file beside ``path`` with the configured mode and owner."""
+        sftp = conn.sftp
+        parent = posixpath.dirname(path)
+        temp = posixpath.join(parent, f"{TEMP_PREFIX}{uuid.uuid4().hex}.part")
+        try:
+            handle = sftp.open(temp, "wb")
+        except FileNotFoundError:
+            self._makedirs(sftp, parent)
+            handle = sftp.open(temp, "wb")
+        upload = _Upload(conn, handle, temp, path)
+        try:
+            handle.set_pipelined(True)
+            self._apply_attributes(handle.chmod, handle.chown, handle.stat, self.file_mode, path)
+        except BaseException:
+            self._discard(upload)
+            raise
+        return upload
+
+    def _finish(self, upload: _Upload, overwrite: bool) -> None:
+        """Close the temporary file and move it to its name (create-only unless ``overwrite``)."""
+        sftp = upload.conn.sftp
+        try:
+            upload.handle.close()  # waits for the pipelined writes: their errors surface here
+            if overwrite:
+                self._replace(sftp, upload.temp, upload.path)
+                return
+            try:
+                sftp.rename(upload.temp, upload.path)
+            except (FileNotFoundError, PermissionError):
+                raise
+            except OSError as exc:
+                # SFTP reports "file exists" only as a generic failure: look.
+                with contextlib.suppress(FileNotFoundError):
+                    sftp.stat(upload.path)
+                    raise AlreadyExists(f"{upload.path} already exists.") from exc
+                raise
+        except BaseException:
+            self._discard(upload)
+            raise
+
+    def _replace(self, sftp: Any, temp: str, path: str) -> None:
+        try:
+            sftp.posix_rename(temp, path)
+        except OSError as exc:
+            if "unsupported" not in str(exc).lower():
+                raise
+            # A server without the posix-rename extension: not atomic, but it works.
+            with contextlib.suppress(FileNotFoundError):
+                sftp.remove(path)
+            sftp.rename(temp, path)
+
+    def _discard(self, upload: _Upload) -> None:
+        """Abandon an upload: close and delete its temporary file (best effort)."""
+        with contextlib.suppress(Exception):
+            upload.handle.close()
+        with contextlib.suppress(Exception):
+            upload.conn.sftp.remove(upload.temp)
+
+    def _write(self, key: str, body: UploadBody, overwrite: bool) -> None:
+        path = self._remote(key)
+        retried = False
+        while True:
+            conn = self._conn()
+            try:
+                upload = self._begin(conn, path)
+                try:
+                    while chunk := body.read(WRITE_CHUNK):
+                        upload.handle.write(chunk)
+                except BaseException:
+                    self._discard(upload)
+                    raise
+                self._finish(upload, overwrite)
+                return
+            except (AlreadyExists, AccessDenied):
+                raise
+            except Exception:
+                if retried or conn.alive() or not _rewound(body):
+                    raise
+            # The server dropped the connection: send everything again on a new one.
+            retried = True
+            self._drop(conn)
+
+    # -- other storage hooks ---------------------------------------------------------------
+
+    def _open_key(self, key: str, name: str, mode: str) -> SFTPStorageFile:
+        return self.file_class(name, self, mode)
+
+    def _stat_key(self, key: str) -> Any:
+        path = self._remote(key)
+        return self._run(lambda sftp: sftp.stat(path))
+
+    def _exists_key(self, key: str) -> bool:
+        try:
+            self._stat_key(key)
+        except FileNotFoundError:
+            return False
+        return True
+
+    def _delete_key(self, key: str) -> None:
+        path = self._remote(key)
+        self._run(lambda sftp: sftp.remove(path))
+
+    def _size_key(self, key: str) -> int:
+        return int(self._stat_key(key).st_size or 0)
+
+    def _time(self, key: str, field: str) -> datetime:
+        value = getattr(self._stat_key(key), field)
+        if value is None:
+            raise StorageError(f"The SFTP server reports no {field} for {self._name(key)!r}.")
+        return datetime.fromtimestamp(value, timezone.utc)
+
+    def _modified_key(self, key: str) -> datetime:
+        return self._time(key, "st_mtime")
+
+    def _accessed_key(self, key: str) -> datetime:
+        return self._time(key, "st_atime")
+
+    def _listdir_key(self, prefix: str) -> tuple[list[str], list[str]]:
+        path = self._remote(prefix.rstrip("/"))
+        try:
+            entries = self._run(lambda sftp: sftp.listdir_attr(path))
+        except FileNotFoundError:
+            return [], []
+        dirs: list[str] = []
+        files: list[str] = []
+        for entry in entries:
+            if entry.filename.startswith(TEMP_PREFIX):
+                continue  # an upload in progress
+            (dirs if stat.S_ISDIR(entry.st_mode or 0) else files).append(entry.filename)
+        return dirs, files
+
+    def url(self, name: str | None) -> str:
+        """Return the URL of ``name`` under ``SFTP_BASE_URL`` (default: ``MEDIA_URL``)."""
+        key = self._key(name)
+        if not self.base_url:
+            raise ImproperlyConfigured(
+                f"SFTPStorage cannot build URLs without a base URL: set "
+                f"{self.setting_label('base_url')} (or MEDIA_URL) to the URL under which a web "
+                "server publishes the storage's root directory."
+            )
+        return f"{self.base_url}{filepath_to_uri(key)}"
+
+
+def _rewound(body: UploadBody) -> bool:
+    try:
+        body.rewind()
+    except io.UnsupportedOperation:
+        return False
+    return True
