@@ -336,6 +336,14 @@ class SFTPStorage(SFTPSettings, BaseStorage):
                     "field a max_length so Django shortens names, or use shorter names."
                 )
 
+    def _storable(self, key: str) -> bool:
+        """Return whether ``key`` is short enough to name a file (else none can exist)."""
+        try:
+            self._check_key_length(key)
+        except SuspiciousFileOperation:
+            return False
+        return True
+
     def _remote(self, key: str) -> str:
         """Return the server path of ``key`` (always under the root directory)."""
         root = self._root
@@ -496,6 +504,9 @@ class SFTPStorage(SFTPSettings, BaseStorage):
         return self.file_class(name, self, mode)
 
     def _stat_key(self, key: str) -> Any:
+        if len(key) * 4 > self.max_segment_bytes and not self._storable(key):
+            # The server answers such paths with a protocol error, not "no such file".
+            raise NotFound(f"{self._name(key)}: no such file (the name is too long to exist).")
         path = self._remote(key)
         return self._run(lambda sftp: sftp.stat(path))
 
