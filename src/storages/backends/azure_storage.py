@@ -174,6 +174,7 @@ class AzureStorageFile(StorageFile):
                 etag=self._properties.etag,
                 match_condition=sdk_core.MatchConditions.IfNotModified,
                 max_concurrency=1,
+                timeout=self._storage.timeout,
             )
         except Exception as exc:
             if _status(exc) in (404, 412):
