@@ -149,16 +149,21 @@ class SSHServer:
         pids = _children(self.process.process.pid)
         return sum(1 for pid in pids if _cmdline(pid).endswith("@notty"))
 
-    def log(self) -> str:
-        """Return what sshd logged since it last started."""
+    def log(self, since: int = 0) -> str:
+        """Return what sshd logged since it last started (from offset ``since`` on)."""
         assert self.process is not None
-        return self.process.log_path.read_text(errors="replace")
+        return self.process.log_path.read_bytes()[since:].decode(errors="replace")
 
-    def logins(self, user: str = "root") -> int:
-        """Return how many logins of ``user`` sshd accepted since it last started."""
+    def mark(self) -> int:
+        """Return the current end of the log, for ``logins(since=...)``."""
+        assert self.process is not None
+        return self.process.log_path.stat().st_size
+
+    def logins(self, user: str = "root", since: int = 0) -> int:
+        """Return how many logins of ``user`` sshd accepted (since log offset ``since``)."""
         return sum(
             1
-            for line in self.log().splitlines()
+            for line in self.log(since).splitlines()
             if line.startswith("Accepted ") and f" for {user} from " in line
         )
 

@@ -258,6 +258,14 @@ def _auth_failed(storage: SFTPStorage, exc: BaseException, extra: str) -> Access
     )
 
 
+def _unreachable(storage: SFTPStorage, exc: BaseException) -> StorageError:
+    return StorageError(
+        f"Cannot connect to the SFTP server {_address(storage)} "
+        f"({storage.setting_label('host')}, 'port' in {storage.setting_label('params')}): "
+        f"{type(exc).__name__}: {exc}"
+    )
+
+
 def _open(paramiko: Any, storage: SFTPStorage, kwargs: dict[str, Any]) -> Connection:
     ssh = paramiko.SSHClient()
     path = storage.known_hosts_path()
@@ -288,16 +296,18 @@ def _open(paramiko: Any, storage: SFTPStorage, kwargs: dict[str, Any]) -> Connec
     except paramiko.AuthenticationException:
         ssh.close()
         raise
+    except paramiko.SSHException as exc:
+        ssh.close()
+        if "no authentication methods" in str(exc).lower():
+            # No key and no password to try: an authentication failure like any other.
+            raise paramiko.AuthenticationException(str(exc)) from exc
+        raise _unreachable(storage, exc) from exc
     except (HostKeyError, ImproperlyConfigured):
         ssh.close()
         raise
-    except (OSError, EOFError, paramiko.SSHException) as exc:
+    except (OSError, EOFError) as exc:
         ssh.close()
-        raise StorageError(
-            f"Cannot connect to the SFTP server {_address(storage)} "
-            f"({storage.setting_label('host')}, 'port' in {storage.setting_label('params')}): "
-            f"{type(exc).__name__}: {exc}"
-        ) from exc
+        raise _unreachable(storage, exc) from exc
     except BaseException:
         ssh.close()
         raise
