@@ -108,22 +108,27 @@ _known_hosts_lock = threading.Lock()
 
 
 class _HostKeyPolicy:
-    """Decides about a host key the known-hosts file does not list (paramiko's policy hook)."""
+    """Decides about a host key the known-hosts file does not list (paramiko's policy hook).
+
+    It keeps no reference to the storage: the SSH client holds it for as long as the connection
+    lives, and the storage must stay free to be garbage collected (which closes connections).
+    """
 
     def __init__(self, storage: SFTPStorage, path: str) -> None:
-        self.storage = storage
+        self.policy = storage.host_key_policy
         self.path = path
+        self.file_label = storage.setting_label("known_host_file")
+        self.policy_label = storage.setting_label("host_key_policy")
 
     def missing_host_key(self, client: Any, hostname: str, key: Any) -> None:
-        policy = self.storage.host_key_policy
-        if policy == "add":
+        if self.policy == "add":
             self._record(hostname, key)
             client.get_host_keys().add(hostname, key.get_name(), key)
             logger.info(
                 "Recorded the host key of %s (%s) in %s.", hostname, _describe(key), self.path
             )
             return
-        if policy == "warn":
+        if self.policy == "warn":
             message = (
                 f"Accepting the unknown host key of the SFTP server {hostname} ({_describe(key)}) "
                 f"without checking it, because SFTP_HOST_KEY_POLICY is 'warn'. Add it to "
@@ -132,13 +137,12 @@ class _HostKeyPolicy:
             logger.warning(message)
             warnings.warn(message, UnknownHostKeyWarning, stacklevel=2)
             return
-        storage = self.storage
         raise HostKeyError(
             f"The SFTP server {hostname} offered the host key {_describe(key)}, which the "
-            f"known-hosts file {self.path} ({storage.setting_label('known_host_file')}) does not "
-            f"list. Check the fingerprint with the server's administrator, then add the key to "
-            f"that file (for example with ssh-keyscan), or set "
-            f"{storage.setting_label('host_key_policy')} to 'add' to record it on first use."
+            f"known-hosts file {self.path} ({self.file_label}) does not list. Check the "
+            f"fingerprint with the server's administrator, then add the key to that file (for "
+            f"example with ssh-keyscan), or set {self.policy_label} to 'add' to record it on "
+            f"first use."
         )
 
     def _record(self, hostname: str, key: Any) -> None:

@@ -114,21 +114,27 @@ class _RemoteReader:
         if length <= 0:
             self._buffer, self._offset = b"", 0
             return
+        if self._conn is not None and not self._conn.alive():
+            self._reopen()  # before paramiko starts its read-ahead thread on a dead connection
         try:
             data = self._fetch(length)
-        except Exception:
-            conn = self._conn
-            if conn is None or conn.alive():
+        except Exception as exc:
+            if self._conn is None or not self._storage._broken(self._conn, exc):
                 raise
-            self._storage._drop(conn)
-            self._handle = self._conn = None
-            attrs = self._storage._run(lambda sftp: sftp.stat(self._path))
-            if (attrs.st_size, attrs.st_mtime) != (self._attrs.st_size, self._attrs.st_mtime):
-                raise StorageError(
-                    f"{self._path} changed while it was being read and the connection broke."
-                ) from None
+            self._reopen()
             data = self._fetch(length)
         self._buffer, self._offset = data, 0
+
+    def _reopen(self) -> None:
+        """Forget the dead connection; go on reading only if the file did not change."""
+        if self._conn is not None:
+            self._storage._drop(self._conn)
+        self._handle = self._conn = None
+        attrs = self._storage._run(lambda sftp: sftp.stat(self._path))
+        if (attrs.st_size, attrs.st_mtime) != (self._attrs.st_size, self._attrs.st_mtime):
+            raise StorageError(
+                f"{self._path} changed while it was being read and the connection broke."
+            )
 
     def read(self, n: int = -1) -> bytes:
         """Return up to ``n`` bytes from the current position."""
@@ -307,13 +313,28 @@ class SFTPStorage(SFTPSettings, BaseStorage):
             self._local.client = None
         conn.close()
 
+    def _broken(self, conn: Connection, exc: BaseException) -> bool:
+        """Return whether ``exc`` came from ``conn`` dying (rather than from the request)."""
+        if not conn.alive():
+            return True
+        if isinstance(exc, (StorageError, SuspiciousFileOperation)) or (
+            isinstance(exc, OSError) and exc.errno is not None
+        ):
+            return False  # an answer of the server (no such file, permission denied...)
+        # The transport may not have noticed yet: ask the server something harmless.
+        try:
+            conn.sftp.normalize(".")
+        except Exception:
+            return True
+        return False
+
     def _run(self, operation: Callable[[Any], T]) -> T:
         """Run ``operation(sftp_client)``, once more on a new connection if this one died."""
         conn = self._conn()
         try:
             return operation(conn.sftp)
-        except Exception:
-            if conn.alive():
+        except Exception as exc:
+            if not self._broken(conn, exc):
                 raise
             self._drop(conn)
         return operation(self._conn().sftp)
@@ -476,10 +497,14 @@ class SFTPStorage(SFTPSettings, BaseStorage):
 
     def _write(self, key: str, body: UploadBody, overwrite: bool) -> None:
         path = self._remote(key)
-        retried = False
+        abandoned: str | None = None
         while True:
             conn = self._conn()
+            upload: _Upload | None = None
             try:
+                if abandoned:
+                    with contextlib.suppress(OSError):
+                        conn.sftp.remove(abandoned)  # left behind by the dropped connection
                 upload = self._begin(conn, path)
                 try:
                     while chunk := body.read(WRITE_CHUNK):
@@ -491,11 +516,11 @@ class SFTPStorage(SFTPSettings, BaseStorage):
                 return
             except (AlreadyExists, AccessDenied):
                 raise
-            except Exception:
-                if retried or conn.alive() or not _rewound(body):
+            except Exception as exc:
+                if abandoned is not None or not self._broken(conn, exc) or not _rewound(body):
                     raise
             # The server dropped the connection: send everything again on a new one.
-            retried = True
+            abandoned = upload.temp if upload is not None else ""
             self._drop(conn)
 
     # -- other storage hooks ---------------------------------------------------------------
