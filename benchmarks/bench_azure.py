@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import os
 import sys
+import tempfile
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 from benchmarks.harness import Case
 
@@ -61,76 +64,80 @@ def cases(work: Path, scale: float = 1.0) -> tuple[list[Case], Callable[[], None
     result: list[Case] = [
         Case(
             "azure",
-            "url() SAS",
+            "url() signed (SAS)",
             lambda: [signed.url(k) for k in keys],
             raw_signed,
             operations=len(keys),
+            target=20,
             kind="speedup",
         ),
         Case(
             "azure",
-            "url() plain",
+            "url() unsigned",
             lambda: [storage.url(k) for k in keys],
             lambda: [container.get_blob_client(k).url for k in keys],
             operations=len(keys),
+            target=30,
             kind="speedup",
         ),
     ]
 
+    small = os.urandom(4096)
+    count = max(int(500 * scale), 10)
+    result.append(
+        Case(
+            "azure",
+            f"save {count} x 4 KB",
+            lambda: [overwriting.save(f"small/s{i}.bin", ContentFile(small)) for i in range(count)],
+            lambda: [
+                container.upload_blob(f"rawsmall/s{i}.bin", small, overwrite=True)
+                for i in range(count)
+            ],
+            operations=count,
+            target=1.15,
+            repeat=3,
+        )
+    )
+
     heads = max(int(300 * scale), 30)
-    container.upload_blob("meta/object.bin", b"x" * 4096)
-    result.append(
-        Case(
-            "azure",
-            f"size() x {heads}",
-            lambda: [storage.size("meta/object.bin") for _ in range(heads)],
-            lambda: [
-                container.get_blob_client("meta/object.bin").get_blob_properties().size
-                for _ in range(heads)
-            ],
-            operations=heads,
+    container.upload_blob("meta/object.bin", small)
+    meta = container.get_blob_client("meta/object.bin")
+    for method in ("exists", "size", "get_modified_time"):
+        function = getattr(storage, method)
+        result.append(
+            Case(
+                "azure",
+                f"{method}() x {heads}",
+                lambda function=function: [function("meta/object.bin") for _ in range(heads)],
+                lambda: [meta.get_blob_properties() for _ in range(heads)],
+                operations=heads,
+                target=1.1,
+                repeat=5,
+            )
         )
-    )
-    result.append(
-        Case(
-            "azure",
-            f"exists() x {heads}",
-            lambda: [storage.exists("meta/object.bin") for _ in range(heads)],
-            lambda: [container.get_blob_client("meta/object.bin").exists() for _ in range(heads)],
-            operations=heads,
-        )
-    )
 
-    small = max(int(200 * scale), 20)
-    body = b"s" * 2048
-    result.append(
-        Case(
-            "azure",
-            f"small save x {small} (overwrite)",
-            lambda: [overwriting.save(f"small/s{i}.txt", ContentFile(body)) for i in range(small)],
-            lambda: [
-                container.upload_blob(f"small/r{i}.txt", body, overwrite=True) for i in range(small)
-            ],
-            operations=small,
-        )
-    )
+    listed = max(int(10_000 * scale), 100)
+    with ThreadPoolExecutor(16) as pool:
+        list(pool.map(lambda i: container.upload_blob(f"many/k{i:05d}", b""), range(listed)))
 
-    listed = max(int(500 * scale), 50)
-    for i in range(listed):
-        container.upload_blob(f"listing/f{i:05d}.txt", b"l")
-    for i in range(20):
-        container.upload_blob(f"listing/d{i:02d}/inner.txt", b"l")
+    def raw_list() -> None:
+        dirs, files = [], []
+        for item in container.walk_blobs(name_starts_with="many/", delimiter="/"):
+            (dirs if item.name.endswith("/") else files).append(item.name)
+
     result.append(
         Case(
             "azure",
-            f"listdir ({listed} files + 20 dirs)",
-            lambda: storage.listdir("listing"),
-            lambda: [b.name for b in container.walk_blobs(name_starts_with="listing/")],
+            f"listdir {listed} keys",
+            lambda: storage.listdir("many"),
+            raw_list,
             operations=1,
+            target=1.1,
+            repeat=3,
         )
     )
 
-    size = int(64 * MiB * scale)
+    size = int(256 * MiB * scale)
     big = work / "big.bin"
     with big.open("wb") as handle:
         for _ in range(size // MiB):
@@ -159,7 +166,8 @@ def cases(work: Path, scale: float = 1.0) -> tuple[list[Case], Callable[[], None
             storage_save,
             raw_save,
             bytes=size,
-            repeat=7,
+            target=1.05,
+            repeat=3,
             measure_memory=True,
         )
     )
@@ -170,10 +178,19 @@ def cases(work: Path, scale: float = 1.0) -> tuple[list[Case], Callable[[], None
             storage_read,
             raw_read,
             bytes=size,
-            repeat=7,
+            target=1.1,
+            repeat=3,
             measure_memory=True,
         )
     )
+
+    static_dir = Path(tempfile.mkdtemp(dir=work))
+    files = max(int(1000 * scale), 10)
+    for i in range(files):
+        path = static_dir / f"app{i % 20}" / f"file{i}.css"
+        path.parent.mkdir(exist_ok=True)
+        path.write_text(f".c{i} {{ color: #{i:06x}; }}\n")
+    result.append(_collectstatic_case(options, container, static_dir, files))
 
     def stop() -> None:
         for each in (storage, signed, overwriting):
@@ -182,6 +199,41 @@ def cases(work: Path, scale: float = 1.0) -> tuple[list[Case], Callable[[], None
         server.process.stop()
 
     return result, stop
+
+
+def _collectstatic_case(
+    options: dict[str, Any], container: Any, static_dir: Path, files: int
+) -> Case:
+    import mimetypes
+
+    from azure.storage.blob import ContentSettings
+    from django.core.management import call_command
+    from django.test import override_settings
+
+    storages = {
+        "default": {"BACKEND": "django.core.files.storage.InMemoryStorage"},
+        "staticfiles": {
+            "BACKEND": "storages.backends.azure_storage.AzureStorage",
+            "OPTIONS": {**options, "location": "static", "file_overwrite": True},
+        },
+    }
+
+    def storage_run() -> None:
+        with override_settings(STORAGES=storages, STATICFILES_DIRS=[str(static_dir)]):
+            call_command("collectstatic", interactive=False, verbosity=0, clear=False)
+
+    def raw_run() -> None:
+        for path in static_dir.rglob("*.css"):
+            container.upload_blob(
+                "rawstatic/" + str(path.relative_to(static_dir)),
+                path.read_bytes(),
+                overwrite=True,
+                content_settings=ContentSettings(content_type=mimetypes.guess_type(path.name)[0]),
+            )
+
+    return Case(
+        "azure", f"collectstatic {files} files", storage_run, raw_run, operations=files, repeat=3
+    )
 
 
 def main() -> int:

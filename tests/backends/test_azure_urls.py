@@ -11,6 +11,8 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 from django.core.files.base import ContentFile
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from storages.backends import _azure_urls
 from storages.backends.azure_storage import AzureStorage
@@ -303,3 +305,52 @@ def test_user_delegation_key_at_the_client_seam():
     assert Injected.asked == 1
     assert url.startswith("https://acct.blob.core.windows.net/media/a.txt?")
     assert query(url)["skoid"] == OBJECT_ID
+
+
+NAMES = st.text(
+    st.characters(blacklist_categories=("Cs", "Cc"), blacklist_characters="\\"),
+    min_size=1,
+    max_size=40,
+).map(lambda s: "d/" + s.strip("/. ").replace("//", "/") + "x")
+
+
+@settings(max_examples=120, deadline=None)
+@given(names=st.lists(NAMES, min_size=1, max_size=4), lifetime=st.integers(1, 7 * 86400))
+def test_reused_sas_tokens_equal_the_sdks_own(names, lifetime):
+    from azure.storage.blob import generate_blob_sas
+
+    moment = datetime(2026, 3, 14, 15, 9, 26, 535000, tzinfo=timezone.utc)
+    original = _azure_urls._now
+    _azure_urls._now = lambda: moment
+    try:
+        storage = AzureStorage(account_name=ACCOUNT, account_key=KEY, azure_container="media")
+        for name in names:  # the first is signed by the SDK, the rest by the learned template
+            token = storage.url(name, expire=lifetime).split("?", 1)[1]
+            expected = generate_blob_sas(
+                ACCOUNT,
+                "media",
+                storage._key(name),
+                account_key=KEY,
+                permission="r",
+                expiry=moment + timedelta(seconds=lifetime),
+            )
+            assert token == expected
+        assert storage._sas_template is not None
+    finally:
+        _azure_urls._now = original
+
+
+def test_sas_template_is_not_reused_across_seconds_or_modes(azure_storage, monkeypatch):
+    storage = azure_storage(expiration_secs=60)
+    storage.save("a.txt", ContentFile(b"a"))
+    moment = datetime.now(timezone.utc)
+    monkeypatch.setattr(_azure_urls, "_now", lambda: moment)
+    first = storage.url("a.txt")
+    monkeypatch.setattr(_azure_urls, "_now", lambda: moment + timedelta(seconds=1))
+    later = storage.url("a.txt")
+    upload = storage.url("a.txt", mode="w")
+    assert query(first)["se"] != query(later)["se"]
+    assert query(upload)["sp"] == "w" and query(later)["sp"] == "r"
+    assert fetch(later) == b"a"
+    assert status(upload, "PUT", b"new", {"x-ms-blob-type": "BlockBlob"}) == 201
+    assert fetch(later) == b"new"

@@ -20,6 +20,8 @@ from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from storages._signing import HmacSha256
+
 __all__ = [
     "QUERY_PARAMETERS",
     "SigV4Presigner",
@@ -107,35 +109,6 @@ class UrlBase:
             return self.prefix + quote_key(key)
         pairs = "&".join(f"{_quote_query(k)}={_quote_query(v)}" for k, v in query)
         return f"{self.prefix}{quote_key(key)}?{pairs}"
-
-
-_IPAD = bytes(byte ^ 0x36 for byte in range(256))
-_OPAD = bytes(byte ^ 0x5C for byte in range(256))
-
-
-class HmacSha256:
-    """HMAC-SHA256 under one fixed key, its padded key blocks hashed once.
-
-    Each message then costs two hash-state copies, well under half of ``hmac.digest()``, which
-    hashes both key blocks again every time.
-    """
-
-    __slots__ = ("_inner", "_outer")
-
-    def __init__(self, key: bytes) -> None:
-        if len(key) > 64:
-            key = hashlib.sha256(key).digest()
-        block = key.ljust(64, b"\0")
-        self._inner = hashlib.sha256(block.translate(_IPAD))
-        self._outer = hashlib.sha256(block.translate(_OPAD))
-
-    def hexdigest(self, message: bytes) -> str:
-        """Return the hex HMAC of ``message``."""
-        inner = self._inner.copy()
-        inner.update(message)
-        outer = self._outer.copy()
-        outer.update(inner.digest())
-        return outer.hexdigest()
 
 
 @functools.lru_cache(maxsize=64)
