@@ -57,6 +57,8 @@ MiB = 1024 * KiB
 TEMP_PREFIX = ".~stowage-"
 #: Bytes read per request batch when streaming a file (32 pipelined 32 KiB requests).
 READ_WINDOW = 1 * MiB
+#: The largest read request paramiko sends.
+REQUEST_SIZE = 32 * KiB
 #: Bytes taken from the content per write call when saving.
 WRITE_CHUNK = 1 * MiB
 
@@ -103,11 +105,17 @@ class _RemoteReader:
 
     def _fetch(self, length: int) -> bytes:
         handle = self._open()
-        if length <= 32 * KiB:
+        if length <= REQUEST_SIZE:
             handle.seek(self._pos)
             return bytes(handle.read(length))
-        # readv pipelines the window's requests instead of waiting for each one in turn.
-        return b"".join(handle.readv([(self._pos, length)]))
+        # readv pipelines the requests of a window instead of waiting for each in turn. Asking
+        # for the next window too keeps the pipe full while this one is consumed (readv skips
+        # what was already requested, so at most two windows are in memory). Pieces of one
+        # request each: paramiko joins larger reads by repeated concatenation.
+        pieces = _pieces(self._pos, length)
+        ahead = min(READ_WINDOW, self._size - self._pos - length)
+        stream = handle.readv(pieces + _pieces(self._pos + length, ahead))
+        return b"".join(next(stream) for _ in pieces)
 
     def _fill(self) -> None:
         length = min(READ_WINDOW, self._size - self._pos)
@@ -585,6 +593,14 @@ class SFTPStorage(SFTPSettings, BaseStorage):
                 "server publishes the storage's root directory."
             )
         return f"{self.base_url}{filepath_to_uri(key)}"
+
+
+def _pieces(start: int, length: int) -> list[tuple[int, int]]:
+    """Return ``(offset, size)`` requests of at most REQUEST_SIZE covering the range."""
+    return [
+        (o, min(REQUEST_SIZE, start + length - o))
+        for o in range(start, start + length, REQUEST_SIZE)
+    ]
 
 
 def _rewound(body: UploadBody) -> bool:
