@@ -354,3 +354,25 @@ def test_one_storage_shared_by_threads(azure_storage, raw):
         results = list(pool.map(work, range(16)))
     assert [len(r) for r in results] == [300_000 + i for i in range(16)]
     assert len(storage.listdir("t")[1]) == 16
+
+
+@pytest.mark.parametrize("method", ["exists", "size", "get_modified_time"])
+def test_metadata_calls_are_one_head_request_each(azure_storage, raw, method):
+    raw.upload_blob("meta.bin", b"m" * 10)
+    probe = recorder()
+    storage = azure_storage(client_options={"transport": probe})
+    for _ in range(3):
+        getattr(storage, method)("meta.bin")
+    assert [m for m, _, _ in probe.requests] == ["HEAD"] * 3
+
+
+def test_streamed_read_fetches_ranges_ahead_in_order(azure_storage, raw):
+    data = os.urandom(5 * MiB + 3)
+    raw.upload_blob("ahead.bin", data)
+    probe = recorder(delay=0.05)
+    storage = azure_storage(client_options={"transport": probe, "max_chunk_get_size": MiB})
+    with storage.open("ahead.bin", "rb") as handle:
+        assert handle.read() == data
+    gets = [headers for m, _, headers in probe.requests if m == "GET"]
+    assert len(gets) == 6
+    assert probe.most_in_flight == 2  # two ranges in flight; never the whole blob at once
