@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import errno
 import io
 import posixpath
 import stat
@@ -37,11 +36,11 @@ from storages.backends._sftp_connection import (
     UnknownHostKeyWarning,
     open_connection,
 )
+from storages.backends._sftp_files import SFTPStorageFile, Upload
 from storages.backends._sftp_settings import LEGACY_ARGUMENTS, SECRET_PARAMS, SFTPSettings
 from storages.base import BaseStorage
 from storages.errors import AccessDenied, AlreadyExists, NotFound, StorageError
-from storages.files import StorageFile, UploadBody
-from storages.names import normalize_name
+from storages.files import UploadBody
 
 __all__ = [
     "HostKeyError",
@@ -55,152 +54,12 @@ KiB = 1024
 MiB = 1024 * KiB
 #: Prefix of the temporary files uploads go to before they are renamed into place.
 TEMP_PREFIX = ".~stowage-"
-#: Bytes read per request batch when streaming a file (32 pipelined 32 KiB requests).
-READ_WINDOW = 1 * MiB
-#: The largest read request paramiko sends.
-REQUEST_SIZE = 32 * KiB
 #: Bytes taken from the content per write call when saving.
 WRITE_CHUNK = 1 * MiB
 
 
 def _is_auth_error(exc: BaseException) -> bool:
     return type(exc).__name__ in {"AuthenticationException", "BadAuthenticationType"}
-
-
-class _Upload:
-    """A temporary file being written, and where it goes when it is complete."""
-
-    __slots__ = ("conn", "handle", "path", "temp")
-
-    def __init__(self, conn: Connection, handle: Any, temp: str, path: str) -> None:
-        self.conn = conn
-        self.handle = handle
-        self.temp = temp
-        self.path = path
-
-
-class _RemoteReader:
-    """Reads a remote file from an offset in windows of pipelined requests.
-
-    If the connection dies, it reconnects and carries on from the same offset, provided the file
-    still has the size and modification time it had when it was opened.
-    """
-
-    def __init__(self, storage: SFTPStorage, path: str, start: int, attrs: Any) -> None:
-        self._storage = storage
-        self._path = path
-        self._pos = start
-        self._attrs = attrs
-        self._size = int(attrs.st_size or 0)
-        self._buffer = b""
-        self._offset = 0
-        self._conn: Connection | None = None
-        self._handle: Any = None
-
-    def _open(self) -> Any:
-        if self._handle is None:
-            self._conn = self._storage._conn()
-            self._handle = self._conn.sftp.open(self._path, "rb")
-        return self._handle
-
-    def _fetch(self, length: int) -> bytes:
-        handle = self._open()
-        if length <= REQUEST_SIZE:
-            handle.seek(self._pos)
-            return bytes(handle.read(length))
-        # readv pipelines the requests of a window instead of waiting for each in turn. Asking
-        # for the next window too keeps the pipe full while this one is consumed (readv skips
-        # what was already requested, so at most two windows are in memory). Pieces of one
-        # request each: paramiko joins larger reads by repeated concatenation.
-        pieces = _pieces(self._pos, length)
-        ahead = min(READ_WINDOW, self._size - self._pos - length)
-        stream = handle.readv(pieces + _pieces(self._pos + length, ahead))
-        return b"".join(next(stream) for _ in pieces)
-
-    def _fill(self) -> None:
-        length = min(READ_WINDOW, self._size - self._pos)
-        if length <= 0:
-            self._buffer, self._offset = b"", 0
-            return
-        if self._conn is not None and not self._conn.alive():
-            self._reopen()  # before paramiko starts its read-ahead thread on a dead connection
-        try:
-            data = self._fetch(length)
-        except Exception as exc:
-            if self._conn is None or not self._storage._broken(self._conn, exc):
-                raise
-            self._reopen()
-            data = self._fetch(length)
-        self._buffer, self._offset = data, 0
-
-    def _reopen(self) -> None:
-        """Forget the dead connection; go on reading only if the file did not change."""
-        if self._conn is not None:
-            self._storage._drop(self._conn)
-        self._handle = self._conn = None
-        attrs = self._storage._run(lambda sftp: sftp.stat(self._path))
-        if (attrs.st_size, attrs.st_mtime) != (self._attrs.st_size, self._attrs.st_mtime):
-            raise StorageError(
-                f"{self._path} changed while it was being read and the connection broke."
-            )
-
-    def read(self, n: int = -1) -> bytes:
-        """Return up to ``n`` bytes from the current position."""
-        if self._offset >= len(self._buffer):
-            self._fill()
-        available = len(self._buffer) - self._offset
-        count = available if n is None or n < 0 else min(n, available)
-        data = self._buffer[self._offset : self._offset + count]
-        self._offset += count
-        self._pos += count
-        return data
-
-    def close(self) -> None:
-        """Close the remote handle."""
-        handle, self._handle = self._handle, None
-        if handle is not None:
-            with contextlib.suppress(Exception):
-                handle.close()
-
-
-class SFTPStorageFile(StorageFile):
-    """A file on the SFTP server: streamed pipelined reads, streamed writes via a temp file."""
-
-    _storage: SFTPStorage
-
-    def __init__(self, name: str, storage: SFTPStorage, mode: str = "rb") -> None:
-        self._attrs: Any = None
-        super().__init__(
-            storage, storage._key(name), normalize_name(name), mode, part_size=storage.part_size
-        )
-
-    def _stat(self) -> int:
-        path = self._storage._remote(self._key)
-        attrs = self._storage._run(lambda sftp: sftp.stat(path))
-        if stat.S_ISDIR(attrs.st_mode or 0):
-            raise IsADirectoryError(errno.EISDIR, f"{self.name} is a directory")
-        self._attrs = attrs
-        return int(attrs.st_size or 0)
-
-    def _read_stream(self, start: int) -> _RemoteReader:
-        return _RemoteReader(self._storage, self._storage._remote(self._key), start, self._attrs)
-
-    def _put(self, data: bytes) -> None:
-        self._storage._write(self._key, UploadBody(io.BytesIO(data)), overwrite=True)
-
-    def _begin_upload(self) -> _Upload:
-        storage = self._storage
-        return storage._begin(storage._conn(), storage._remote(self._key))
-
-    def _upload_part(self, state: _Upload, number: int, data: bytes) -> int:
-        state.handle.write(data)
-        return len(data)
-
-    def _complete_upload(self, state: _Upload, parts: list[Any]) -> None:
-        self._storage._finish(state, overwrite=True)
-
-    def _abort_upload(self, state: _Upload) -> None:
-        self._storage._discard(state)
 
 
 # Storages with open connections, closed when the interpreter exits.
@@ -444,7 +303,7 @@ class SFTPStorage(SFTPSettings, BaseStorage):
 
     # -- writing ---------------------------------------------------------------------------
 
-    def _begin(self, conn: Connection, path: str) -> _Upload:
+    def _begin(self, conn: Connection, path: str) -> Upload:
         """Open a temporary file beside ``path`` with the configured mode and owner."""
         sftp = conn.sftp
         parent = posixpath.dirname(path)
@@ -454,7 +313,7 @@ class SFTPStorage(SFTPSettings, BaseStorage):
         except FileNotFoundError:
             self._makedirs(sftp, parent)
             handle = sftp.open(temp, "wb")
-        upload = _Upload(conn, handle, temp, path)
+        upload = Upload(conn, handle, temp, path)
         try:
             handle.set_pipelined(True)
             self._apply_attributes(handle.chmod, handle.chown, handle.stat, self.file_mode, path)
@@ -463,7 +322,7 @@ class SFTPStorage(SFTPSettings, BaseStorage):
             raise
         return upload
 
-    def _finish(self, upload: _Upload, overwrite: bool) -> None:
+    def _finish(self, upload: Upload, overwrite: bool) -> None:
         """Close the temporary file and move it to its name (create-only unless ``overwrite``)."""
         sftp = upload.conn.sftp
         try:
@@ -496,7 +355,7 @@ class SFTPStorage(SFTPSettings, BaseStorage):
                 sftp.remove(path)
             sftp.rename(temp, path)
 
-    def _discard(self, upload: _Upload) -> None:
+    def _discard(self, upload: Upload) -> None:
         """Abandon an upload: close and delete its temporary file (best effort)."""
         with contextlib.suppress(Exception):
             upload.handle.close()
@@ -508,7 +367,7 @@ class SFTPStorage(SFTPSettings, BaseStorage):
         abandoned: str | None = None
         while True:
             conn = self._conn()
-            upload: _Upload | None = None
+            upload: Upload | None = None
             try:
                 if abandoned:
                     with contextlib.suppress(OSError):
@@ -593,14 +452,6 @@ class SFTPStorage(SFTPSettings, BaseStorage):
                 "server publishes the storage's root directory."
             )
         return f"{self.base_url}{filepath_to_uri(key)}"
-
-
-def _pieces(start: int, length: int) -> list[tuple[int, int]]:
-    """Return ``(offset, size)`` requests of at most REQUEST_SIZE covering the range."""
-    return [
-        (o, min(REQUEST_SIZE, start + length - o))
-        for o in range(start, start + length, REQUEST_SIZE)
-    ]
 
 
 def _rewound(body: UploadBody) -> bool:
