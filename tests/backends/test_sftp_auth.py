@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import pickle
+import pwd
 import re
 import stat
 import subprocess
@@ -28,6 +29,10 @@ def host_fingerprint(sshd) -> str:
         ["ssh-keygen", "-l", "-f", f"{sshd.host_key}.pub"], capture_output=True, check=True
     )
     return out.stdout.decode().split()[1]
+
+
+def primary_group(password_user) -> int:
+    return pwd.getpwnam(password_user[0]).pw_gid
 
 
 def host_name(sshd) -> str:
@@ -178,7 +183,7 @@ def user_area(sshd, sftp_area, password_user):
     import os
 
     _name, _password, uid = password_user
-    os.chown(sshd.local(sftp_area), uid, 100)
+    os.chown(sshd.local(sftp_area), uid, primary_group(password_user))
     return sftp_area
 
 
@@ -341,9 +346,10 @@ def test_non_root_user_cannot_give_files_away(sshd, sftp_storage, user_area, pas
         storage.save("given.txt", ContentFile(b"g"))
     assert list(sshd.local(user_area).iterdir()) == []  # neither the file nor its temp file
     # Its own group is fine.
-    storage = sftp_storage(root_path=user_area, params=params, gid=100)
+    group = primary_group(password_user)
+    storage = sftp_storage(root_path=user_area, params=params, gid=group)
     storage.save("kept.txt", ContentFile(b"k"))
-    assert sshd.local(f"{user_area}/kept.txt").stat().st_gid == 100
+    assert sshd.local(f"{user_area}/kept.txt").stat().st_gid == group
 
 
 def test_permission_denied_is_a_permission_error(

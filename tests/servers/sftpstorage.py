@@ -7,8 +7,8 @@ tests log in as root, so that ``SFTP_STORAGE_UID``/``GID`` can really change own
 chroot keeps that root session away from the rest of the machine. Each test gets a fresh
 directory under ``/areas`` inside the chroot, served over HTTP for ``url()``.
 
-A throwaway system user with a password (for the interactive-login tests) is created only when
-a test asks for it, and deleted at the end of the session.
+A throwaway system user with a password (for the interactive-login tests), named uniquely for
+the session, is created only when a test asks for it, and deleted at the end of the session.
 """
 
 from __future__ import annotations
@@ -32,8 +32,9 @@ from tests.servers import STATE_DIR, ServerProcess, free_port, start_or_unavaila
 from tests.servers.reference import StaticHTTPServer, fetch
 
 SSHD = "/usr/sbin/sshd"
-#: The throwaway user that may log in with a password.
-PASSWORD_USER = "stowage-sftp"
+#: Prefix of the throwaway user that may log in with a password (unique per test session, so
+#: concurrent sessions on one machine do not share or delete each other's user).
+PASSWORD_USER_PREFIX = "stowage-sftp-"
 
 
 def _children(pid: int) -> list[int]:
@@ -72,6 +73,7 @@ class SSHServer:
         self.known_hosts = self.dir / "known_hosts"
         self.config = self.dir / "sshd_config"
         self.process: ServerProcess | None = None
+        self.password_user = PASSWORD_USER_PREFIX + secrets.token_hex(4)
 
     def prepare(self) -> None:
         """Generate the keys, the known-hosts file and the configuration."""
@@ -107,7 +109,7 @@ class SSHServer:
             "ForceCommand internal-sftp\n"
             f"ChrootDirectory {self.chroot}\n"
             "LogLevel VERBOSE\n"
-            f"Match User {PASSWORD_USER}\n"
+            f"Match User {self.password_user}\n"
             "    PasswordAuthentication yes\n"
         )
 
@@ -288,19 +290,20 @@ def password_user(sshd: SSHServer) -> Iterator[tuple[str, str, int]]:
     """A system user that may log in with a password: ``(name, password, uid)``."""
     if not shutil.which("useradd"):
         unavailable("useradd is missing: cannot create the password-login user")
-    subprocess.run(["userdel", PASSWORD_USER], capture_output=True, check=False)
+    name = sshd.password_user
     password = secrets.token_urlsafe(16)
     try:
         subprocess.run(
-            ["useradd", "-M", "-N", "-d", "/", "-s", "/usr/sbin/nologin", PASSWORD_USER],
+            ["useradd", "-M", "-N", "-d", "/", "-s", "/usr/sbin/nologin", name],
             check=True,
             capture_output=True,
         )
-        subprocess.run(["chpasswd"], input=f"{PASSWORD_USER}:{password}".encode(), check=True)
+        subprocess.run(["chpasswd"], input=f"{name}:{password}".encode(), check=True)
     except subprocess.CalledProcessError as exc:
-        unavailable(f"cannot create the user {PASSWORD_USER}: {exc.stderr!r}")
+        unavailable(f"cannot create the user {name}: {exc.stderr!r}")
     import pwd
 
-    uid = pwd.getpwnam(PASSWORD_USER).pw_uid
-    yield PASSWORD_USER, password, uid
-    subprocess.run(["userdel", PASSWORD_USER], capture_output=True, check=False)
+    try:
+        yield name, password, pwd.getpwnam(name).pw_uid
+    finally:
+        subprocess.run(["userdel", name], capture_output=True, check=False)

@@ -184,10 +184,9 @@ class SFTPStorage(SFTPSettings, BaseStorage):
         """Return whether ``exc`` came from ``conn`` dying (rather than from the request)."""
         if not conn.alive():
             return True
-        if isinstance(exc, (StorageError, SuspiciousFileOperation)) or (
-            isinstance(exc, OSError) and exc.errno is not None
-        ):
-            return False  # an answer of the server (no such file, permission denied...)
+        answers = (StorageError, SuspiciousFileOperation, FileNotFoundError, PermissionError)
+        if isinstance(exc, answers):
+            return False  # the server answered (paramiko maps only these two statuses to errnos)
         # The transport may not have noticed yet: ask the server something harmless.
         try:
             conn.sftp.normalize(".")
