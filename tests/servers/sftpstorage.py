@@ -57,13 +57,28 @@ def _children(pid: int) -> list[int]:
     return found
 
 
+def _chroot_base(preferred: Path) -> Path:
+    """Return ``preferred`` if sshd accepts a chroot under it, else a directory under /run.
+
+    sshd refuses a chroot with a directory on its path that is not root's or that others may
+    write to, such as /tmp, where a checkout (CI's fresh clone, say) may well live.
+    """
+    path = preferred.resolve()
+    for folder in (path, *path.parents):
+        if not folder.exists():
+            continue
+        info = folder.stat()
+        if info.st_uid != 0 or info.st_mode & 0o022:
+            return Path("/run/stowage-sftp")
+    return preferred
+
+
 class SSHServer:
     """An sshd process with its own configuration, keys and chroot."""
 
     def __init__(self) -> None:
-        base = STATE_DIR / "sftp"
+        base = _chroot_base(STATE_DIR / "sftp")
         base.mkdir(parents=True, exist_ok=True)
-        # Not under /tmp: sshd refuses a chroot with a world-writable directory on its path.
         self.dir = Path(tempfile.mkdtemp(prefix="sshd-", dir=base))
         self.port = free_port()
         self.chroot = self.dir / "chroot"
