@@ -32,7 +32,7 @@ from storages.utils import is_seekable
 if TYPE_CHECKING:
     from storages.base import BaseStorage
 
-__all__ = ["ModeInfo", "StorageFile", "UploadBody", "parse_mode"]
+__all__ = ["ModeInfo", "StorageFile", "UploadBody", "parse_mode", "read_full"]
 
 MiB = 1024 * 1024
 
@@ -149,6 +149,22 @@ class UploadBody:
         if self._spool is not None:
             self._spool.close()
             self._spool = None
+
+
+def read_full(source: Any, size: int) -> bytes:
+    """Read ``size`` bytes from ``source``, fewer only at its end (streams may return less)."""
+    data = source.read(size)
+    if len(data) >= size or not data:
+        return bytes(data)
+    parts = [data]
+    got = len(data)
+    while got < size:
+        more = source.read(size - got)
+        if not more:
+            break
+        parts.append(more)
+        got += len(more)
+    return b"".join(parts)
 
 
 def _known_size(content: Any) -> int | None:

@@ -37,7 +37,7 @@ from storages.backends._azure_urls import AzureUrls
 from storages.base import BaseStorage
 from storages.deps import require
 from storages.errors import AccessDenied, AlreadyExists, NotFound, StorageError
-from storages.files import StorageFile, UploadBody
+from storages.files import StorageFile, UploadBody, read_full
 
 __all__ = ["AzureStorage", "AzureStorageFile", "InvalidBlobName"]
 
@@ -85,22 +85,6 @@ def block_size_for(index: int, base: int) -> int:
     """Return the size of block ``index`` (from 0): it doubles every 5,000 blocks, so a blob
     of unknown size can grow far beyond ``base`` x 50,000 bytes."""
     return min(base << min(index // (MAX_BLOCKS // 10), 20), MAX_BLOCK_SIZE)
-
-
-def _read_full(source: Any, size: int) -> bytes:
-    """Read ``size`` bytes from ``source`` (fewer only at its end)."""
-    data = source.read(size)
-    if len(data) >= size or not data:
-        return bytes(data)
-    parts = [data]
-    got = len(data)
-    while got < size:
-        more = source.read(size - got)
-        if not more:
-            break
-        parts.append(more)
-        got += len(more)
-    return b"".join(parts)
 
 
 class _PrefetchedRanges:
@@ -505,8 +489,8 @@ class AzureStorage(AzureSettings, AzureUrls, BaseStorage):
 
     def _write(self, key: str, body: UploadBody, overwrite: bool) -> None:
         self._check_writable(key)
-        first = _read_full(body, self.single_put_size)
-        following = _read_full(body, self.block_size) if len(first) == self.single_put_size else b""
+        first = read_full(body, self.single_put_size)
+        following = read_full(body, self.block_size) if len(first) == self.single_put_size else b""
         if not following:
             self._put_blob(key, first, body.content_type, overwrite)
             return
@@ -519,7 +503,7 @@ class AzureStorage(AzureSettings, AzureUrls, BaseStorage):
                 view = view[self.block_size :]
             yield following
             index = 1
-            while data := _read_full(body, block_size_for(index, self.block_size)):
+            while data := read_full(body, block_size_for(index, self.block_size)):
                 yield data
                 index += 1
 

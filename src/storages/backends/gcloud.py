@@ -25,7 +25,7 @@ from storages.base import BaseStorage
 from storages.compress import GzipCompressingReader, gunzip_reader, should_gzip
 from storages.deps import require
 from storages.errors import AccessDenied, AlreadyExists, NotFound, StorageError
-from storages.files import StorageFile, UploadBody
+from storages.files import StorageFile, UploadBody, read_full
 from storages.names import normalize_name
 
 __all__ = ["GoogleCloudFile", "GoogleCloudStorage"]
@@ -133,22 +133,6 @@ class _Upload:
         self.content_type = content_type
         self.acl = acl
         self.gzip = gzip
-
-
-def _read_full(source: Any, size: int) -> bytes:
-    """Read ``size`` bytes from ``source`` (fewer only at its end)."""
-    data = source.read(size)
-    if len(data) >= size or not data:
-        return bytes(data)
-    parts = [data]
-    got = len(data)
-    while got < size:
-        more = source.read(size - got)
-        if not more:
-            break
-        parts.append(more)
-        got += len(more)
-    return b"".join(parts)
 
 
 class GoogleCloudStorage(GoogleCloudSettings, GoogleCloudUrls, BaseStorage):
@@ -339,7 +323,7 @@ class GoogleCloudStorage(GoogleCloudSettings, GoogleCloudUrls, BaseStorage):
             return
         source: Any = GzipCompressingReader(body) if upload.gzip else body
         chunk = self.chunk_size
-        data = _read_full(source, chunk)
+        data = read_full(source, chunk)
         if len(data) < chunk:
             self._upload_bytes(upload, data, overwrite)
             return
@@ -350,7 +334,7 @@ class GoogleCloudStorage(GoogleCloudSettings, GoogleCloudUrls, BaseStorage):
                 self._send_chunk(session, data, final)
                 if final:
                     return
-                data = _read_full(source, chunk)
+                data = read_full(source, chunk)
                 if not data:
                     self._send_chunk(session, b"", final=True)
                     return
