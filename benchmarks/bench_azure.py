@@ -1,35 +1,25 @@
 """Azure Blob Storage cases: the storage against azure-storage-blob doing the same work on the
 same Azurite, with the same account and block size (measured, not asserted).
 
-    python -m benchmarks.bench_azure [--scale 0.25]
+    python -m benchmarks.run --only azure [--scale 0.25]
 """
 
 from __future__ import annotations
 
 import os
-import sys
-import tempfile
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any
 
-from benchmarks.harness import Case
+from benchmarks.harness import Case, Sink, collectstatic_case, static_tree
 
 MiB = 1024 * 1024
 
 
-class _Sink:
-    """A writable that drops what it gets (the raw SDK downloads into a file object)."""
-
-    def write(self, data: bytes) -> int:
-        return len(data)
-
-
 def cases(work: Path, scale: float = 1.0) -> tuple[list[Case], Callable[[], None]]:
     """Start Azurite and return the Azure cases plus a function that stops it."""
-    from azure.storage.blob import BlobServiceClient, generate_blob_sas
+    from azure.storage.blob import BlobServiceClient, ContentSettings, generate_blob_sas
     from django.core.files import File
     from django.core.files.base import ContentFile
     from tests.servers.azure import ACCOUNT, KEY, Azurite
@@ -157,7 +147,7 @@ def cases(work: Path, scale: float = 1.0) -> tuple[list[Case], Callable[[], None
                 pass
 
     def raw_read() -> None:
-        container.download_blob("big/raw.bin").readinto(_Sink())
+        container.download_blob("big/raw.bin").readinto(Sink())
 
     result.append(
         Case(
@@ -184,13 +174,22 @@ def cases(work: Path, scale: float = 1.0) -> tuple[list[Case], Callable[[], None
         )
     )
 
-    static_dir = Path(tempfile.mkdtemp(dir=work))
-    files = max(int(1000 * scale), 10)
-    for i in range(files):
-        path = static_dir / f"app{i % 20}" / f"file{i}.css"
-        path.parent.mkdir(exist_ok=True)
-        path.write_text(f".c{i} {{ color: #{i:06x}; }}\n")
-    result.append(_collectstatic_case(options, container, static_dir, files))
+    static_dir, files = static_tree(work, scale)
+
+    def raw_put(key: str, body: bytes, content_type: str | None) -> None:
+        settings = ContentSettings(content_type=content_type)
+        container.upload_blob(key, body, overwrite=True, content_settings=settings)
+
+    result.append(
+        collectstatic_case(
+            "azure",
+            "storages.backends.azure_storage.AzureStorage",
+            {**options, "location": "static", "file_overwrite": True},
+            static_dir,
+            files,
+            raw_put,
+        )
+    )
 
     def stop() -> None:
         for each in (storage, signed, overwriting):
@@ -199,72 +198,3 @@ def cases(work: Path, scale: float = 1.0) -> tuple[list[Case], Callable[[], None
         server.process.stop()
 
     return result, stop
-
-
-def _collectstatic_case(
-    options: dict[str, Any], container: Any, static_dir: Path, files: int
-) -> Case:
-    import mimetypes
-
-    from azure.storage.blob import ContentSettings
-    from django.core.management import call_command
-    from django.test import override_settings
-
-    storages = {
-        "default": {"BACKEND": "django.core.files.storage.InMemoryStorage"},
-        "staticfiles": {
-            "BACKEND": "storages.backends.azure_storage.AzureStorage",
-            "OPTIONS": {**options, "location": "static", "file_overwrite": True},
-        },
-    }
-
-    def storage_run() -> None:
-        with override_settings(STORAGES=storages, STATICFILES_DIRS=[str(static_dir)]):
-            call_command("collectstatic", interactive=False, verbosity=0, clear=False)
-
-    def raw_run() -> None:
-        for path in static_dir.rglob("*.css"):
-            container.upload_blob(
-                "rawstatic/" + str(path.relative_to(static_dir)),
-                path.read_bytes(),
-                overwrite=True,
-                content_settings=ContentSettings(content_type=mimetypes.guess_type(path.name)[0]),
-            )
-
-    return Case(
-        "azure", f"collectstatic {files} files", storage_run, raw_run, operations=files, repeat=3
-    )
-
-
-def main() -> int:
-    """Run the Azure cases alone and print the table."""
-    import argparse
-    import shutil
-    import tempfile
-
-    root = Path(__file__).resolve().parents[1]
-    sys.path.insert(0, str(root))
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--scale", type=float, default=1.0)
-    args = parser.parse_args()
-
-    import tests.conftest  # noqa: F401 - configures Django like the test suite
-
-    from benchmarks.harness import run_case, table
-
-    work = Path(tempfile.mkdtemp(prefix="stowage-bench-"))
-    try:
-        found, stop = cases(work, args.scale)
-        try:
-            results = [run_case(case, log=lambda line: print(line, flush=True)) for case in found]
-        finally:
-            stop()
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-    print()
-    print(table(results))
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -1,30 +1,20 @@
 """Google Cloud Storage cases: the storage against google-cloud-storage doing the same work on
 the same fake-gcs-server, with the same credentials and HTTP transport.
 
-    python -m benchmarks.bench_gcloud [--scale 0.25]
+    python -m benchmarks.run --only gcloud [--scale 0.25]
 """
 
 from __future__ import annotations
 
 import os
-import sys
-import tempfile
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
-from benchmarks.harness import Case
+from benchmarks.harness import Case, Sink, collectstatic_case, static_tree
 
 MiB = 1024 * 1024
-
-
-class _Sink:
-    """A writable that drops what it gets (the raw SDK downloads into a file object)."""
-
-    def write(self, data: bytes) -> int:
-        return len(data)
 
 
 def cases(work: Path, scale: float = 1.0) -> tuple[list[Case], Callable[[], None]]:
@@ -161,7 +151,7 @@ def cases(work: Path, scale: float = 1.0) -> tuple[list[Case], Callable[[], None
                 pass
 
     def raw_read() -> None:
-        bucket.blob("big/raw.bin").download_to_file(_Sink())
+        bucket.blob("big/raw.bin").download_to_file(Sink())
 
     def raw_save_same_chunks() -> None:
         with big.open("rb") as handle:
@@ -206,13 +196,19 @@ def cases(work: Path, scale: float = 1.0) -> tuple[list[Case], Callable[[], None
         )
     )
 
-    static_dir = Path(tempfile.mkdtemp(dir=work))
-    files = max(int(1000 * scale), 10)
-    for i in range(files):
-        path = static_dir / f"app{i % 20}" / f"file{i}.css"
-        path.parent.mkdir(exist_ok=True)
-        path.write_text(f".c{i} {{ color: #{i:06x}; }}\n")
-    result.append(_collectstatic_case(options, bucket, static_dir, files))
+    static_dir, files = static_tree(work, scale)
+    result.append(
+        collectstatic_case(
+            "gcloud",
+            "storages.backends.gcloud.GoogleCloudStorage",
+            {**options, "location": "static", "querystring_auth": False},
+            static_dir,
+            files,
+            lambda key, body, content_type: bucket.blob(key).upload_from_string(
+                body, content_type=content_type
+            ),
+        )
+    )
 
     def stop() -> None:
         client.close()
@@ -221,67 +217,3 @@ def cases(work: Path, scale: float = 1.0) -> tuple[list[Case], Callable[[], None
         server.process.stop()
 
     return result, stop
-
-
-def _collectstatic_case(options: dict[str, Any], bucket: Any, static_dir: Path, files: int) -> Case:
-    import mimetypes
-
-    from django.core.management import call_command
-    from django.test import override_settings
-
-    storages = {
-        "default": {"BACKEND": "django.core.files.storage.InMemoryStorage"},
-        "staticfiles": {
-            "BACKEND": "storages.backends.gcloud.GoogleCloudStorage",
-            "OPTIONS": {**options, "location": "static", "querystring_auth": False},
-        },
-    }
-
-    def storage_run() -> None:
-        with override_settings(STORAGES=storages, STATICFILES_DIRS=[str(static_dir)]):
-            call_command("collectstatic", interactive=False, verbosity=0, clear=False)
-
-    def raw_run() -> None:
-        for path in static_dir.rglob("*.css"):
-            blob = bucket.blob("rawstatic/" + str(path.relative_to(static_dir)))
-            blob.upload_from_string(
-                path.read_bytes(), content_type=mimetypes.guess_type(path.name)[0]
-            )
-
-    return Case(
-        "gcloud", f"collectstatic {files} files", storage_run, raw_run, operations=files, repeat=3
-    )
-
-
-def main() -> int:
-    """Run the GCS cases alone and print the table."""
-    import argparse
-    import shutil
-    import tempfile
-
-    root = Path(__file__).resolve().parents[1]
-    sys.path.insert(0, str(root))
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--scale", type=float, default=1.0)
-    args = parser.parse_args()
-
-    import tests.conftest  # noqa: F401 - configures Django like the test suite
-
-    from benchmarks.harness import run_case, table
-
-    work = Path(tempfile.mkdtemp(prefix="stowage-bench-"))
-    try:
-        found, stop = cases(work, args.scale)
-        try:
-            results = [run_case(case, log=lambda line: print(line, flush=True)) for case in found]
-        finally:
-            stop()
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-    print()
-    print(table(results))
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

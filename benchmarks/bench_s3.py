@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
 
-from benchmarks.harness import Case
+from benchmarks.harness import Case, collectstatic_case, static_tree
 
 MiB = 1024 * 1024
 
@@ -191,50 +189,21 @@ def cases(work: Path, scale: float = 1.0) -> tuple[list[Case], Callable[[], None
         )
     )
 
-    static_dir = Path(tempfile.mkdtemp(dir=work))
-    files = max(int(1000 * scale), 10)
-    for i in range(files):
-        path = static_dir / f"app{i % 20}" / f"file{i}.css"
-        path.parent.mkdir(exist_ok=True)
-        path.write_text(f".c{i} {{ color: #{i:06x}; }}\n")
-    result.append(_collectstatic_case(server, bucket, client, static_dir, files))
+    static_dir, files = static_tree(work, scale)
+    result.append(
+        collectstatic_case(
+            "s3",
+            "storages.backends.s3.S3StaticStorage",
+            server.options(bucket, location="static"),
+            static_dir,
+            files,
+            lambda key, body, content_type: client.put_object(
+                Bucket=bucket, Key=key, Body=body, ContentType=content_type
+            ),
+        )
+    )
 
     def stop() -> None:
         server.process.stop()
 
     return result, stop
-
-
-def _collectstatic_case(
-    server: Any, bucket: str, client: Any, static_dir: Path, files: int
-) -> Case:
-    import mimetypes
-
-    from django.core.management import call_command
-    from django.test import override_settings
-
-    storages = {
-        "default": {"BACKEND": "django.core.files.storage.InMemoryStorage"},
-        "staticfiles": {
-            "BACKEND": "storages.backends.s3.S3StaticStorage",
-            "OPTIONS": server.options(bucket, location="static"),
-        },
-    }
-
-    def storage_run() -> None:
-        with override_settings(STORAGES=storages, STATICFILES_DIRS=[str(static_dir)]):
-            call_command("collectstatic", interactive=False, verbosity=0, clear=False)
-
-    def raw_run() -> None:
-        for path in static_dir.rglob("*.css"):
-            key = "rawstatic/" + str(path.relative_to(static_dir))
-            client.put_object(
-                Bucket=bucket,
-                Key=key,
-                Body=path.read_bytes(),
-                ContentType=mimetypes.guess_type(path.name)[0],
-            )
-
-    return Case(
-        "s3", f"collectstatic {files} files", storage_run, raw_run, operations=files, repeat=3
-    )

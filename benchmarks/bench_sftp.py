@@ -4,7 +4,7 @@ both with TCP_NODELAY. The raw side uses ``putfo``/``getfo`` (whole-file pipelin
 large file and plain ``open``/``write`` for small ones; the storage's small saves are
 create-only (an existence check, a temporary file and a rename each).
 
-    python -m benchmarks.bench_sftp [--scale 0.25]
+    python -m benchmarks.run --only sftp [--scale 0.25]
 """
 
 from __future__ import annotations
@@ -13,20 +13,12 @@ import io
 import os
 import shutil
 import socket
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from benchmarks.harness import Case
+from benchmarks.harness import Case, Sink
 
 MiB = 1024 * 1024
-
-
-class _Sink:
-    """A writable that drops what it gets (paramiko's getfo downloads into a file object)."""
-
-    def write(self, data: bytes) -> int:
-        return len(data)
 
 
 def cases(work: Path, scale: float = 1.0) -> tuple[list[Case], Callable[[], None]]:
@@ -75,7 +67,7 @@ def cases(work: Path, scale: float = 1.0) -> tuple[list[Case], Callable[[], None
                 pass
 
     def raw_read() -> None:
-        raw.getfo(f"{raw_area}/big.bin", _Sink())
+        raw.getfo(f"{raw_area}/big.bin", Sink())
 
     result.append(
         Case(
@@ -183,36 +175,3 @@ def _raw_exists(raw: object, path: str) -> bool:
     except FileNotFoundError:
         return False
     return True
-
-
-def main() -> int:
-    """Run the SFTP cases alone and print the table."""
-    import argparse
-    import tempfile
-
-    root = Path(__file__).resolve().parents[1]
-    sys.path.insert(0, str(root))
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--scale", type=float, default=1.0)
-    args = parser.parse_args()
-
-    import tests.conftest  # noqa: F401 - configures Django like the test suite
-
-    from benchmarks.harness import run_case, table
-
-    work = Path(tempfile.mkdtemp(prefix="stowage-bench-"))
-    try:
-        found, stop = cases(work, args.scale)
-        try:
-            results = [run_case(case, log=lambda line: print(line, flush=True)) for case in found]
-        finally:
-            stop()
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-    print()
-    print(table(results))
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

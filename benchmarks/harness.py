@@ -194,3 +194,60 @@ def write_json(results: list[Result], path: Path) -> None:
     """Write the results as JSON."""
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps([asdict(r) for r in results], indent=2))
+
+
+class Sink:
+    """A writable that drops what it gets (raw SDKs download into a file object)."""
+
+    def write(self, data: bytes) -> int:
+        """Accept ``data`` and forget it."""
+        return len(data)
+
+
+def static_tree(work: Path, scale: float) -> tuple[Path, int]:
+    """Write the collectstatic case's source files (1,000 small CSS files in 20 apps)."""
+    import tempfile
+
+    root = Path(tempfile.mkdtemp(dir=work))
+    files = max(int(1000 * scale), 10)
+    for i in range(files):
+        path = root / f"app{i % 20}" / f"file{i}.css"
+        path.parent.mkdir(exist_ok=True)
+        path.write_text(f".c{i} {{ color: #{i:06x}; }}\n")
+    return root, files
+
+
+def collectstatic_case(
+    backend: str,
+    storage_path: str,
+    options: dict[str, Any],
+    static_dir: Path,
+    files: int,
+    raw_put: Callable[[str, bytes, str | None], Any],
+) -> Case:
+    """Return a case: ``collectstatic`` into ``storage_path`` vs one ``raw_put`` per file.
+
+    ``raw_put(key, body, content_type)`` stores one file with the raw SDK.
+    """
+    import mimetypes
+
+    from django.core.management import call_command
+    from django.test import override_settings
+
+    storages = {
+        "default": {"BACKEND": "django.core.files.storage.InMemoryStorage"},
+        "staticfiles": {"BACKEND": storage_path, "OPTIONS": options},
+    }
+
+    def storage_run() -> None:
+        with override_settings(STORAGES=storages, STATICFILES_DIRS=[str(static_dir)]):
+            call_command("collectstatic", interactive=False, verbosity=0, clear=False)
+
+    def raw_run() -> None:
+        for path in static_dir.rglob("*.css"):
+            key = "rawstatic/" + str(path.relative_to(static_dir))
+            raw_put(key, path.read_bytes(), mimetypes.guess_type(path.name)[0])
+
+    return Case(
+        backend, f"collectstatic {files} files", storage_run, raw_run, operations=files, repeat=3
+    )
