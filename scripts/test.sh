@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The README's test command. On a fresh machine it installs everything the suite needs (virtual
 # environments, Python packages, and the Debian/npm packages of the local test servers), then runs
-# ruff, mypy and the whole suite on Django 5.2, plus unit + conformance tests on Django 4.2.
+# ruff, mypy and the whole suite on Django 5.2, plus unit + conformance tests on Django 4.2 and on
+# the newest Django (with the newest Python the machine has, 3.12 or later).
 # Every step is idempotent: a second run only re-installs what changed.
 #
 #   scripts/test.sh          everything
@@ -19,21 +20,34 @@ command -v "$PY" >/dev/null || PY=python3
 
 # Build (or refresh) a virtualenv with the project, its extras and one Django line.
 ensure_venv() {
-    local dir=$1 django=$2
+    local dir=$1 django=$2 python=${3:-$PY}
     local stamp="$dir/.stowage-stamp"
     local want
-    want=$(cat pyproject.toml scripts/test.sh | sha256sum | cut -c1-16)-$django
+    want=$(cat pyproject.toml scripts/test.sh | sha256sum | cut -c1-16)-$django-$python
     if [ -x "$dir/bin/python" ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
         return
     fi
     echo "==> preparing $dir ($django)"
-    [ -x "$dir/bin/python" ] || "$PY" -m venv "$dir"
+    [ -x "$dir/bin/python" ] || "$python" -m venv "$dir"
     "$dir/bin/python" -m pip install -q --upgrade pip
     "$dir/bin/python" -m pip install -q -e ".[all,dev]" "$django"
     echo "$want" >"$stamp"
 }
 
 ensure_venv .venv "django~=5.2.0"
+
+# The newest Django release needs Python 3.12 or later: the first one found here.
+newest_python() {
+    local candidate
+    for candidate in python3.13 python3.12 /root/.pyenv/versions/3.13*/bin/python \
+        /root/.pyenv/versions/3.12*/bin/python /usr/bin/python3.13 /usr/bin/python3.12; do
+        if "$candidate" -c 'import sys; assert sys.version_info >= (3, 12)' 2>/dev/null; then
+            command -v "$candidate"
+            return
+        fi
+    done
+}
+NEWEST_DJANGO="django~=6.1.0"
 mode=${1:-all}
 
 run_lint() {
@@ -82,6 +96,14 @@ all)
     CI=${CI:-true} .venv/bin/python -m pytest -q tests
     echo "==> unit + conformance on Django $(.venv-dj42/bin/python -c 'import django; print(django.__version__)')"
     CI=${CI:-true} .venv-dj42/bin/python -m pytest -q tests/unit tests/conformance
+    newest=$(newest_python)
+    if [ -n "$newest" ]; then
+        ensure_venv .venv-newest "$NEWEST_DJANGO" "$newest"
+        echo "==> unit + conformance on Django $(.venv-newest/bin/python -c 'import django; print(django.__version__)') (Python $("$newest" -c 'import platform; print(platform.python_version())'))"
+        CI=${CI:-true} .venv-newest/bin/python -m pytest -q tests/unit tests/conformance
+    else
+        echo "!!  no Python 3.12+ on this machine: the newest Django ($NEWEST_DJANGO) was not tested" >&2
+    fi
     echo "==> all green"
     ;;
 *)

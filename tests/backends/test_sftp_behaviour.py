@@ -11,6 +11,7 @@ import sys
 import textwrap
 import threading
 import tracemalloc
+import weakref
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -288,6 +289,49 @@ def test_garbage_collected_storage_closes_its_connections(sshd, sftp_area):
     del storage
     gc.collect()
     sessions_become(sshd, 0)
+
+
+def collect_inside_the_session_lock(storage, forget) -> None:
+    """Drop the last references to unclosed files and run the garbage collector while this
+    thread holds the session's lock, as when a collection starts inside paramiko's request code.
+    Fails (instead of hanging) if a finalizer waits for the lock."""
+    lock = storage._conn().sftp._lock
+
+    def body():
+        with lock:
+            forget()
+            gc.collect()
+
+    thread = threading.Thread(target=body, daemon=True)
+    # The connection belongs to this thread; the lock is what matters, so take it from another.
+    thread.start()
+    thread.join(timeout=20)
+    assert not thread.is_alive(), "a finalizer waited for the session lock"
+
+
+def test_unclosed_reader_collected_inside_a_request_does_not_hang(sftp_storage):
+    storage = sftp_storage()
+    storage.save("a.txt", ContentFile(b"0123456789"))
+    files = [storage.open("a.txt")]
+    assert files[0].read(3) == b"012"
+    handle = weakref.ref(files[0]._reader._stream._handle)  # the reader's paramiko file
+    collect_inside_the_session_lock(storage, files.clear)
+    # Put off, not freed: freeing it would make paramiko send a close request of its own.
+    assert handle() is not None and not handle()._closed
+    assert storage.exists("a.txt")  # the connection's next use closes and frees it
+    assert handle() is None
+
+
+def test_unclosed_writer_collected_inside_a_request_leaves_no_temp_file(
+    sftp_storage, sftp_area, raw
+):
+    storage = sftp_storage()
+    files = [storage.open("big.bin", "wb")]
+    files[0].write(os.urandom(3 * MiB))  # past the part size: a temporary file exists
+    assert raw.listdir(sftp_area)[0].startswith(TEMP_PREFIX)
+    collect_inside_the_session_lock(storage, files.clear)
+    storage.exists("big.bin")  # the connection's next use removes it
+    assert raw.listdir(sftp_area) == []
 
 
 def test_connections_close_at_interpreter_exit(sshd, sftp_area):

@@ -13,6 +13,7 @@ web request never blocks on a prompt nobody can answer.
 from __future__ import annotations
 
 import base64
+import collections
 import contextlib
 import getpass
 import hashlib
@@ -23,6 +24,7 @@ import socket
 import sys
 import threading
 import warnings
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from django.core.exceptions import ImproperlyConfigured
@@ -168,12 +170,68 @@ class _HostKeyPolicy:
 class Connection:
     """One SSH connection and its SFTP session, used by one thread."""
 
-    __slots__ = ("sftp", "ssh", "thread")
+    __slots__ = ("deferred", "files", "sftp", "ssh", "thread")
 
     def __init__(self, ssh: Any, sftp: Any) -> None:
         self.ssh = ssh
         self.sftp = sftp
         self.thread = threading.current_thread()
+        #: Clean-ups that could not run when asked (see ``later()``), run by ``run_deferred()``.
+        self.deferred: collections.deque[Callable[[], object]] = collections.deque()
+        #: The remote files open on this session. Holding them here means a paramiko file is
+        #: never freed by the garbage collector together with an unclosed storage file (its
+        #: finalizer would send a request, see ``can_request_now()``): it is freed when closed.
+        self.files: set[Any] = set()
+
+    def open(self, path: str, mode: str) -> Any:
+        """Open a remote file; it stays referenced here until ``close_file()``."""
+        handle = self.sftp.open(path, mode)
+        self.files.add(handle)
+        return handle
+
+    def close_file(self, handle: Any) -> None:
+        """Close a file from ``open()`` now; errors (e.g. of pipelined writes) propagate."""
+        try:
+            handle.close()
+        finally:
+            self.files.discard(handle)
+
+    def close_file_later(self, handle: Any) -> None:
+        """Close a file from ``open()`` now if a request can be made, else at the next use."""
+        self.later(lambda: self.close_file(handle))
+
+    def can_request_now(self) -> bool:
+        """Return whether a request may be made on this connection right now.
+
+        Not while the session's lock is taken: a file left unclosed is closed by the garbage
+        collector, which can run inside any allocation, including one paramiko makes while it
+        holds that lock. A request made then would wait for the lock forever.
+        """
+        lock = getattr(self.sftp, "_lock", None)
+        if lock is None:
+            return True
+        if not lock.acquire(blocking=False):
+            return False
+        lock.release()
+        return True
+
+    def later(self, cleanup: Callable[[], object]) -> None:
+        """Run ``cleanup`` now if a request can be made, else at this connection's next use."""
+        if self.can_request_now():
+            with contextlib.suppress(Exception):
+                cleanup()
+        else:
+            self.deferred.append(cleanup)
+
+    def run_deferred(self) -> None:
+        """Run the clean-ups put off by ``later()`` (called before each use of the connection)."""
+        while self.deferred:
+            try:
+                cleanup = self.deferred.popleft()
+            except IndexError:
+                return
+            with contextlib.suppress(Exception):
+                cleanup()
 
     def alive(self) -> bool:
         """Return whether the connection still works (as far as can be told without a request)."""
@@ -187,11 +245,13 @@ class Connection:
         )
 
     def close(self) -> None:
-        """Close the SFTP session and the SSH connection."""
+        """Close the SFTP session and the SSH connection (which frees the server's handles)."""
         with contextlib.suppress(Exception):
             self.sftp.close()
         with contextlib.suppress(Exception):
             self.ssh.close()
+        self.deferred.clear()
+        self.files.clear()
 
 
 def _connect_arguments(paramiko: Any) -> frozenset[str]:

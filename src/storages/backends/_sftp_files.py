@@ -59,7 +59,7 @@ class _RemoteReader:
     def _open(self) -> Any:
         if self._handle is None:
             self._conn = self._storage._conn()
-            self._handle = self._conn.sftp.open(self._path, "rb")
+            self._handle = self._conn.open(self._path, "rb")
         return self._handle
 
     def _fetch(self, length: int) -> bytes:
@@ -118,11 +118,15 @@ class _RemoteReader:
         return data
 
     def close(self) -> None:
-        """Close the remote handle."""
+        """Close the remote handle (at the connection's next use, if it cannot be now)."""
         handle, self._handle = self._handle, None
-        if handle is not None:
+        if handle is None:
+            return
+        if self._conn is None:
             with contextlib.suppress(Exception):
                 handle.close()
+        else:
+            self._conn.close_file_later(handle)
 
 
 class SFTPStorageFile(StorageFile):

@@ -78,6 +78,13 @@ def _close_connections(connections: list[Connection]) -> None:
         conn.close()
 
 
+def _discard_now(upload: Upload) -> None:
+    with contextlib.suppress(Exception):
+        upload.conn.close_file(upload.handle)
+    with contextlib.suppress(Exception):
+        upload.conn.sftp.remove(upload.temp)
+
+
 class SFTPStorage(SFTPSettings, BaseStorage):
     """Store files in a directory of an SFTP server."""
 
@@ -169,6 +176,7 @@ class SFTPStorage(SFTPSettings, BaseStorage):
         if not conn.alive():
             self._drop(conn)
             conn = self.client
+        conn.run_deferred()
         return conn
 
     def _drop(self, conn: Connection) -> None:
@@ -304,14 +312,13 @@ class SFTPStorage(SFTPSettings, BaseStorage):
 
     def _begin(self, conn: Connection, path: str) -> Upload:
         """Open a temporary file beside ``path`` with the configured mode and owner."""
-        sftp = conn.sftp
         parent = posixpath.dirname(path)
         temp = posixpath.join(parent, f"{TEMP_PREFIX}{uuid.uuid4().hex}.part")
         try:
-            handle = sftp.open(temp, "wb")
+            handle = conn.open(temp, "wb")
         except FileNotFoundError:
-            self._makedirs(sftp, parent)
-            handle = sftp.open(temp, "wb")
+            self._makedirs(conn.sftp, parent)
+            handle = conn.open(temp, "wb")
         upload = Upload(conn, handle, temp, path)
         try:
             handle.set_pipelined(True)
@@ -325,7 +332,7 @@ class SFTPStorage(SFTPSettings, BaseStorage):
         """Close the temporary file and move it to its name (create-only unless ``overwrite``)."""
         sftp = upload.conn.sftp
         try:
-            upload.handle.close()  # waits for the pipelined writes: their errors surface here
+            upload.conn.close_file(upload.handle)  # waits for the pipelined writes: errors show
             if overwrite:
                 self._replace(sftp, upload.temp, upload.path)
                 return
@@ -356,10 +363,7 @@ class SFTPStorage(SFTPSettings, BaseStorage):
 
     def _discard(self, upload: Upload) -> None:
         """Abandon an upload: close and delete its temporary file (best effort)."""
-        with contextlib.suppress(Exception):
-            upload.handle.close()
-        with contextlib.suppress(Exception):
-            upload.conn.sftp.remove(upload.temp)
+        upload.conn.later(lambda: _discard_now(upload))
 
     def _write(self, key: str, body: UploadBody, overwrite: bool) -> None:
         path = self._remote(key)
