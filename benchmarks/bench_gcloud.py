@@ -87,7 +87,7 @@ def cases(work: Path, scale: float = 1.0) -> tuple[list[Case], Callable[[], None
             ],
             operations=count,
             target=1.15,
-            repeat=3,
+            repeat=5,
         )
     )
 

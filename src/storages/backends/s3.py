@@ -181,6 +181,7 @@ class S3Storage(S3Settings, BaseStorage):
             "_create_only",
             "_create_only_lock",
             "_cloudfront",
+            "_default_transfer",
         }
     )
     error_rules = (
@@ -202,6 +203,7 @@ class S3Storage(S3Settings, BaseStorage):
         self._frozen: Any = None
         self._create_only: collections.Counter[str] = collections.Counter()
         self._create_only_lock = threading.Lock()
+        self._default_transfer: Any = None
         if self.setting_source("cloudfront_signer") in ("keyword", "class"):
             self._cloudfront = self.cloudfront_signer
         elif self.cloudfront_key_id:
@@ -338,6 +340,11 @@ class S3Storage(S3Settings, BaseStorage):
     def _transfer_config(self) -> Any:
         if self.transfer_config is not None:
             return self.transfer_config
+        if self._default_transfer is None:  # built once: every save asks for it
+            self._default_transfer = self._build_transfer_config()
+        return self._default_transfer
+
+    def _build_transfer_config(self) -> Any:
         transfer = require("boto3.s3.transfer", "s3")
         # Bounded memory: at most four 8 MiB parts are read ahead and four in flight (boto3's
         # defaults allow ten of each, well over 100 MB of peak RSS for one large save).
