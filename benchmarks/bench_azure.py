@@ -157,7 +157,7 @@ def cases(work: Path, scale: float = 1.0) -> tuple[list[Case], Callable[[], None
             raw_save,
             bytes=size,
             target=1.05,
-            repeat=3,
+            repeat=5,
             measure_memory=True,
         )
     )
@@ -169,7 +169,7 @@ def cases(work: Path, scale: float = 1.0) -> tuple[list[Case], Callable[[], None
             raw_read,
             bytes=size,
             target=1.1,
-            repeat=3,
+            repeat=5,
             measure_memory=True,
         )
     )

@@ -165,7 +165,7 @@ def cases(work: Path, scale: float = 1.0) -> tuple[list[Case], Callable[[], None
             raw_save,
             bytes=size,
             target=1.05,
-            repeat=3,
+            repeat=5,
             measure_memory=True,
         )
     )
@@ -179,7 +179,7 @@ def cases(work: Path, scale: float = 1.0) -> tuple[list[Case], Callable[[], None
             raw_save_same_chunks,
             bytes=size,
             target=1.05,
-            repeat=3,
+            repeat=5,
             measure_memory=True,
         )
     )
@@ -191,7 +191,7 @@ def cases(work: Path, scale: float = 1.0) -> tuple[list[Case], Callable[[], None
             raw_read,
             bytes=size,
             target=1.1,
-            repeat=3,
+            repeat=5,
             measure_memory=True,
         )
     )

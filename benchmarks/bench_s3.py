@@ -144,7 +144,7 @@ def cases(work: Path, scale: float = 1.0) -> tuple[list[Case], Callable[[], None
             raw_save,
             bytes=size,
             target=1.05,
-            repeat=3,
+            repeat=5,
             measure_memory=True,
         )
     )
@@ -156,7 +156,7 @@ def cases(work: Path, scale: float = 1.0) -> tuple[list[Case], Callable[[], None
             raw_read,
             bytes=size,
             target=1.1,
-            repeat=3,
+            repeat=5,
             measure_memory=True,
         )
     )
