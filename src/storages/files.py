@@ -12,7 +12,9 @@ bounded by the part size however large the file. A backend subclasses it and fil
 
 An explicit ``close()`` (or leaving a ``with`` block normally) commits a write. Leaving the block
 with an exception, or dropping the file without closing it, aborts the upload: nothing partial is
-ever stored.
+ever stored. When the garbage collector drops an unclosed file, the abort runs in a thread of its
+own (``_janitor``): a collection can start inside any allocation, including one made while the
+HTTP client holds a lock its own next request needs.
 
 :class:`UploadBody` adapts whatever ``save()`` received (any Django ``File``, text or bytes, a
 non-seekable stream) into one forward-only binary reader that can be rewound for a retry.
@@ -21,7 +23,12 @@ non-seekable stream) into one forward-only binary reader that can be rewound for
 from __future__ import annotations
 
 import io
+import logging
+import os
+import queue
 import tempfile
+import threading
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from django.conf import settings as django_settings
@@ -175,6 +182,53 @@ def _known_size(content: Any) -> int | None:
     return size if isinstance(size, int) else None
 
 
+logger = logging.getLogger("storages")
+
+
+class _Janitor:
+    """Runs the clean-ups that finalizers hand over, one at a time, in a daemon thread.
+
+    ``submit()`` only puts on a ``SimpleQueue``, which is safe to call from a finalizer; the
+    thread is started ahead of time, by ``start()``, from ordinary code.
+    """
+
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget the thread and the queue (in a forked child, which has no such thread)."""
+        self._queue: queue.SimpleQueue[Callable[[], object]] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    def start(self) -> None:
+        """Start the thread if it is not running yet."""
+        if self._thread is not None:
+            return
+        with self._lock:
+            if self._thread is None:
+                thread = threading.Thread(target=self._run, name="storages-janitor", daemon=True)
+                thread.start()
+                self._thread = thread
+
+    def submit(self, cleanup: Callable[[], object]) -> None:
+        """Queue ``cleanup`` (safe inside a finalizer)."""
+        self._queue.put(cleanup)
+
+    def _run(self) -> None:
+        while True:
+            cleanup = self._queue.get()
+            try:
+                cleanup()
+            except Exception:
+                logger.warning("Aborting an abandoned upload failed.", exc_info=True)
+
+
+_janitor = _Janitor()
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_janitor.reset)
+
+
 class _RangeReader(io.RawIOBase):
     """Raw reader: one streamed request from the current position, reopened after a seek."""
 
@@ -284,6 +338,8 @@ class _PartWriter(io.BufferedIOBase):
 
     def _send(self, data: bytes) -> None:
         if self._state is None:
+            if self._owner.abort_in_background:
+                _janitor.start()  # now, so a finalizer never has to start a thread
             self._state = self._owner._call("_begin_upload")
         number = len(self._parts) + 1
         self._parts.append(self._owner._call("_upload_part", self._state, number, data))
@@ -304,6 +360,13 @@ class _PartWriter(io.BufferedIOBase):
         state, self._state = self._state, None
         if state is not None:
             self._owner._call("_abort_upload", state)
+
+    def __del__(self) -> None:
+        state, owner = self._state, self._owner
+        if state is not None and not self.closed and owner.abort_in_background:
+            self._state = None
+            _janitor.submit(lambda: owner._call("_abort_upload", state))
+        super().__del__()
 
     def close(self) -> None:
         if self.closed:
@@ -334,6 +397,9 @@ class StorageFile(File):
     max_part_size: ClassVar[int | None] = None
     #: Buffer size of the reader wrapped around the range stream.
     read_buffer_size: ClassVar[int] = 1 * MiB
+    #: Whether an unclosed file's upload is aborted by a background thread when the garbage
+    #: collector drops it (False: in the finalizer itself, for a backend that guards this).
+    abort_in_background: ClassVar[bool] = True
 
     def __init__(
         self, storage: BaseStorage, key: str, name: str, mode: str = "rb", part_size: int = 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import io
 import os
 import pickle
@@ -18,6 +19,7 @@ from django.test import override_settings
 
 from storages.backends.s3 import S3Storage
 from storages.errors import StorageError
+from tests.servers import wait_until
 from tests.servers.reference import fetch
 
 MiB = 1024 * 1024
@@ -188,6 +190,31 @@ def test_failed_streamed_write_leaves_no_parts_and_no_object(s3_storage, raw, s3
         raise RuntimeError("the view failed half way")
     assert raw.list_multipart_uploads(Bucket=s3_bucket).get("Uploads", []) == []
     assert not storage.exists("aborted.bin")
+
+
+def test_unclosed_writer_is_aborted_by_the_janitor_not_the_collector(s3_storage, raw, s3_bucket):
+    storage = s3_storage()
+    aborted_in = []
+    storage.client.meta.events.register(
+        "before-send.s3.AbortMultipartUpload",
+        lambda **_: aborted_in.append(threading.current_thread().name),
+    )
+    files = [storage.open("dropped.bin", "wb")]
+    files[0].write(os.urandom(11 * MiB))  # two parts already uploaded
+    assert len(raw.list_multipart_uploads(Bucket=s3_bucket).get("Uploads", [])) == 1
+    files.append(files)  # a reference cycle: only the garbage collector frees it
+    files.clear()
+    del files
+    gc.collect()
+    # Not inside the collection, which may start while the HTTP client holds a lock it needs.
+    wait_until(lambda: aborted_in, timeout=20, what="the abort request")
+    assert aborted_in == ["storages-janitor"]
+    wait_until(
+        lambda: raw.list_multipart_uploads(Bucket=s3_bucket).get("Uploads", []) == [],
+        timeout=20,
+        what="no multipart uploads left",
+    )
+    assert not storage.exists("dropped.bin")
 
 
 def test_failed_transfer_manager_upload_is_aborted(s3_storage, raw, s3_bucket):

@@ -133,6 +133,8 @@ class SFTPStorageFile(StorageFile):
     """A file on the SFTP server: streamed pipelined reads, streamed writes via a temp file."""
 
     _storage: SFTPStorage
+    # The connection belongs to one thread; its own clean-up queue waits for the session lock.
+    abort_in_background = False
 
     def __init__(self, name: str, storage: SFTPStorage, mode: str = "rb") -> None:
         self._attrs: Any = None
