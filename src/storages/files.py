@@ -314,6 +314,9 @@ class _PartWriter(io.BufferedIOBase):
         self._parts: list[Any] = []
         self.written = 0
         self.commit_on_close = False
+        #: Set by ``StorageFile.discard()``: closing without a commit was asked for, so the abort
+        #: runs here; otherwise the close comes from a finalizer (see ``abort()``).
+        self.discarding = False
 
     def writable(self) -> bool:
         return True
@@ -354,19 +357,18 @@ class _PartWriter(io.BufferedIOBase):
             self._state = None
         self._buffer.clear()
 
-    def abort(self) -> None:
-        """Drop the buffered data and abort any upload in progress."""
+    def abort(self, background: bool = False) -> None:
+        """Drop the buffered data and abort any upload in progress (in the janitor thread if
+        ``background`` and the backend allows it)."""
         self._buffer.clear()
         state, self._state = self._state, None
-        if state is not None:
-            self._owner._call("_abort_upload", state)
-
-    def __del__(self) -> None:
-        state, owner = self._state, self._owner
-        if state is not None and not self.closed and owner.abort_in_background:
-            self._state = None
+        if state is None:
+            return
+        owner = self._owner
+        if background and owner.abort_in_background:
             _janitor.submit(lambda: owner._call("_abort_upload", state))
-        super().__del__()
+        else:
+            owner._call("_abort_upload", state)
 
     def close(self) -> None:
         if self.closed:
@@ -379,7 +381,9 @@ class _PartWriter(io.BufferedIOBase):
                     self.abort()
                     raise
             else:
-                self.abort()
+                # Neither close() nor discard() of the file: a finalizer (of this object or of
+                # the text wrapper around it), which may run inside the garbage collector.
+                self.abort(background=not self.discarding)
         finally:
             super().close()
 
@@ -540,6 +544,7 @@ class StorageFile(File):
         """Close a file open for writing without storing anything."""
         if self._writer is not None:
             self._writer.commit_on_close = False
+            self._writer.discarding = True
         if self.file is not None and not self.file.closed:
             self.file.close()
 
