@@ -12,9 +12,9 @@ bounded by the part size however large the file. A backend subclasses it and fil
 
 An explicit ``close()`` (or leaving a ``with`` block normally) commits a write. Leaving the block
 with an exception, or dropping the file without closing it, aborts the upload: nothing partial is
-ever stored. When the garbage collector drops an unclosed file, the abort runs in a thread of its
-own (``_janitor``): a collection can start inside any allocation, including one made while the
-HTTP client holds a lock its own next request needs.
+ever stored. When the garbage collector drops an unclosed file, the abort (or the release of a
+download stream) runs in a thread of its own (``_janitor``): a collection can start inside any
+allocation, including one made while the HTTP client holds a lock that this clean-up needs.
 
 :class:`UploadBody` adapts whatever ``save()`` received (any Django ``File``, text or bytes, a
 non-seekable stream) into one forward-only binary reader that can be rewound for a retry.
@@ -221,7 +221,7 @@ class _Janitor:
             try:
                 cleanup()
             except Exception:
-                logger.warning("Aborting an abandoned upload failed.", exc_info=True)
+                logger.warning("Cleaning up after a file dropped unclosed failed.", exc_info=True)
 
 
 _janitor = _Janitor()
@@ -238,6 +238,8 @@ class _RangeReader(io.RawIOBase):
         self._size = size
         self._pos = 0
         self._stream: Any = None
+        #: Set by ``StorageFile.close()``; a close without it comes from a finalizer.
+        self.closing = False
 
     def readable(self) -> bool:
         return True
@@ -254,6 +256,8 @@ class _RangeReader(io.RawIOBase):
 
     def _read_some(self, n: int) -> bytes:
         if self._stream is None:
+            if self._owner.clean_up_in_background:
+                _janitor.start()  # now, so a finalizer never has to start a thread
             self._stream = self._owner._call("_read_stream", self._pos)
         data: bytes = self._owner._call_on(self._stream.read, n)
         if not data:
@@ -298,6 +302,14 @@ class _RangeReader(io.RawIOBase):
         return self._pos
 
     def close(self) -> None:
+        stream = self._stream
+        if stream is not None and not self.closing and self._owner.clean_up_in_background:
+            # A finalizer, maybe inside the garbage collector: releasing an HTTP response can
+            # take its connection pool's lock, which the interrupted code may hold.
+            self._stream = None
+            close = getattr(stream, "close", None)
+            if close is not None:
+                _janitor.submit(close)
         self._drop_stream()
         super().close()
 
@@ -341,7 +353,7 @@ class _PartWriter(io.BufferedIOBase):
 
     def _send(self, data: bytes) -> None:
         if self._state is None:
-            if self._owner.abort_in_background:
+            if self._owner.clean_up_in_background:
                 _janitor.start()  # now, so a finalizer never has to start a thread
             self._state = self._owner._call("_begin_upload")
         number = len(self._parts) + 1
@@ -365,7 +377,7 @@ class _PartWriter(io.BufferedIOBase):
         if state is None:
             return
         owner = self._owner
-        if background and owner.abort_in_background:
+        if background and owner.clean_up_in_background:
             _janitor.submit(lambda: owner._call("_abort_upload", state))
         else:
             owner._call("_abort_upload", state)
@@ -401,9 +413,9 @@ class StorageFile(File):
     max_part_size: ClassVar[int | None] = None
     #: Buffer size of the reader wrapped around the range stream.
     read_buffer_size: ClassVar[int] = 1 * MiB
-    #: Whether an unclosed file's upload is aborted by a background thread when the garbage
-    #: collector drops it (False: in the finalizer itself, for a backend that guards this).
-    abort_in_background: ClassVar[bool] = True
+    #: Whether a file dropped unclosed has its upload aborted, or its download stream closed, by
+    #: a background thread (False: in the finalizer itself, for a backend that guards this).
+    clean_up_in_background: ClassVar[bool] = True
 
     def __init__(
         self, storage: BaseStorage, key: str, name: str, mode: str = "rb", part_size: int = 0
@@ -538,6 +550,8 @@ class StorageFile(File):
             return
         if self._writer is not None:
             self._writer.commit_on_close = True
+        if self._reader is not None:
+            self._reader.closing = True
         self.file.close()
 
     def discard(self) -> None:
@@ -545,6 +559,8 @@ class StorageFile(File):
         if self._writer is not None:
             self._writer.commit_on_close = False
             self._writer.discarding = True
+        if self._reader is not None:
+            self._reader.closing = True
         if self.file is not None and not self.file.closed:
             self.file.close()
 

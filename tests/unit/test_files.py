@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import io
 import os
+import threading
 import tracemalloc
 
 import pytest
@@ -90,6 +91,44 @@ def test_a_dropped_unclosed_file_stores_nothing(storage):
     # The janitor thread aborts the upload, not the collection itself.
     wait_until(lambda: not any(storage.uploads.iterdir()), timeout=10, what="the abort")
     assert not storage.exists("dropped.bin")
+
+
+class WatchedStream:
+    """A download stream that notes which thread closes it."""
+
+    def __init__(self, raw):
+        self.raw = raw
+        self.closed_in: list[str] = []
+
+    def read(self, n=-1):
+        return self.raw.read(n)
+
+    def close(self):
+        self.closed_in.append(threading.current_thread().name)
+        self.raw.close()
+
+
+@pytest.mark.parametrize("drop", [True, False])
+def test_a_dropped_reader_releases_its_stream_in_the_janitor(storage, monkeypatch, drop):
+    storage.save("r.bin", ContentFile(os.urandom(5000)))
+    streams = []
+
+    def watched(self, start):
+        streams.append(WatchedStream(DirectoryFile._read_stream(self, start)))
+        return streams[-1]
+
+    monkeypatch.setattr(RecordingFile, "_read_stream", watched)
+    handle = storage.open("r.bin", "rb")
+    assert len(handle.read(10)) == 10
+    if drop:
+        del handle
+        gc.collect()
+        # Not inside the collection, which may have interrupted a holder of the pool's lock.
+        wait_until(lambda: streams[0].closed_in, timeout=10, what="the stream's release")
+        assert streams[0].closed_in == ["storages-janitor"]
+    else:
+        handle.close()  # an explicit close releases the stream at once, in the caller
+        assert streams[0].closed_in == [threading.current_thread().name]
 
 
 def test_text_mode_file_dropped_unclosed_stores_nothing(storage):

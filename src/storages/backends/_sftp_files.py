@@ -134,7 +134,7 @@ class SFTPStorageFile(StorageFile):
 
     _storage: SFTPStorage
     # The connection belongs to one thread; its own clean-up queue waits for the session lock.
-    abort_in_background = False
+    clean_up_in_background = False
 
     def __init__(self, name: str, storage: SFTPStorage, mode: str = "rb") -> None:
         self._attrs: Any = None
