@@ -39,8 +39,9 @@ ensure_venv .venv "django~=5.2.0"
 # The newest Django release needs Python 3.12 or later: the first one found here.
 newest_python() {
     local candidate
-    for candidate in python3.13 python3.12 /root/.pyenv/versions/3.13*/bin/python \
-        /root/.pyenv/versions/3.12*/bin/python /usr/bin/python3.13 /usr/bin/python3.12; do
+    local pyenv=${PYENV_ROOT:-$HOME/.pyenv}/versions
+    for candidate in python3.13 python3.12 "$pyenv"/3.13*/bin/python "$pyenv"/3.12*/bin/python \
+        /usr/bin/python3.13 /usr/bin/python3.12; do
         if "$candidate" -c 'import sys; assert sys.version_info >= (3, 12)' 2>/dev/null; then
             command -v "$candidate"
             return

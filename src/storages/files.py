@@ -247,12 +247,15 @@ class _RangeReader(io.RawIOBase):
     def seekable(self) -> bool:
         return True
 
-    def _drop_stream(self) -> None:
-        if self._stream is not None:
-            close = getattr(self._stream, "close", None)
-            if close is not None:
-                close()
-            self._stream = None
+    def _drop_stream(self, background: bool = False) -> None:
+        stream, self._stream = self._stream, None
+        close = getattr(stream, "close", None)
+        if close is None:
+            return
+        if background:
+            _janitor.submit(close)
+        else:
+            close()
 
     def _read_some(self, n: int) -> bytes:
         if self._stream is None:
@@ -302,15 +305,9 @@ class _RangeReader(io.RawIOBase):
         return self._pos
 
     def close(self) -> None:
-        stream = self._stream
-        if stream is not None and not self.closing and self._owner.clean_up_in_background:
-            # A finalizer, maybe inside the garbage collector: releasing an HTTP response can
-            # take its connection pool's lock, which the interrupted code may hold.
-            self._stream = None
-            close = getattr(stream, "close", None)
-            if close is not None:
-                _janitor.submit(close)
-        self._drop_stream()
+        # Without ``closing``, a finalizer, maybe inside the garbage collector: releasing an HTTP
+        # response can take its connection pool's lock, which the interrupted code may hold.
+        self._drop_stream(background=not self.closing and self._owner.clean_up_in_background)
         super().close()
 
 

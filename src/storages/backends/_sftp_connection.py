@@ -226,10 +226,7 @@ class Connection:
     def run_deferred(self) -> None:
         """Run the clean-ups put off by ``later()`` (called before each use of the connection)."""
         while self.deferred:
-            try:
-                cleanup = self.deferred.popleft()
-            except IndexError:
-                return
+            cleanup = self.deferred.popleft()
             with contextlib.suppress(Exception):
                 cleanup()
 

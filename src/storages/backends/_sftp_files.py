@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import io
 import stat
@@ -120,12 +119,7 @@ class _RemoteReader:
     def close(self) -> None:
         """Close the remote handle (at the connection's next use, if it cannot be now)."""
         handle, self._handle = self._handle, None
-        if handle is None:
-            return
-        if self._conn is None:
-            with contextlib.suppress(Exception):
-                handle.close()
-        else:
+        if handle is not None and self._conn is not None:  # _open() sets both
             self._conn.close_file_later(handle)
 
 
