@@ -7,20 +7,22 @@ The tree, from what callers already catch down to what this package adds::
     ├── FileExistsError ────┤
     ├── PermissionError ────┤
     └── StorageError ───────┴── NotFound, AlreadyExists, AccessDenied
-        └── (per backend) FTPStorageException, DropboxStorageException
+        └── (per backend, once they exist) FTPStorageException, DropboxStorageException
     django.core.exceptions.ImproperlyConfigured    bad or missing configuration
     django.core.exceptions.SuspiciousFileOperation a name that would escape the storage
 
-So ``except FileNotFoundError`` and ``except StorageError`` both catch a missing object. Every
-translated error is raised ``from`` the SDK error it replaces, and its message never carries a
-secret (see :func:`redact`).
+So ``except FileNotFoundError`` and ``except StorageError`` both catch a missing object. Only
+foreign errors are translated: exceptions of the SDK's own packages and ``OSError`` (the
+network). Every translated error is raised ``from`` the error it replaces, and its message never
+carries a secret (see :func:`redact`). Anything else (a ``KeyError`` or ``TypeError`` of our own
+code) is a bug and propagates unchanged.
 """
 
 from __future__ import annotations
 
 import contextlib
 import io
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from typing import NoReturn
 
 __all__ = [
@@ -29,6 +31,7 @@ __all__ = [
     "ErrorRule",
     "NotFound",
     "StorageError",
+    "is_foreign",
     "raise_translated",
     "redact",
     "translate_errors",
@@ -57,7 +60,15 @@ ErrorRule = tuple["type[BaseException] | Callable[[BaseException], bool]", type[
 
 _MASK = "********"
 # Mistakes in the calling code, not service failures: never disguised as a StorageError.
-_PROGRAMMING = (NotImplementedError, TypeError, io.UnsupportedOperation, AssertionError)
+_PROGRAMMING = (NotImplementedError, io.UnsupportedOperation)
+
+
+def is_foreign(exc: BaseException, sdk_packages: Collection[str]) -> bool:
+    """Return whether ``exc`` comes from the network (``OSError``, ``EOFError``) or from one of
+    ``sdk_packages`` (top-level package names), rather than from our own code."""
+    if isinstance(exc, (OSError, EOFError)):
+        return True
+    return any(k.__module__.partition(".")[0] in sdk_packages for k in type(exc).__mro__[:-2])
 
 
 def redact(text: str, secrets: Iterable[object]) -> str:
@@ -101,15 +112,17 @@ def raise_translated(
 @contextlib.contextmanager
 def translate_errors(
     rules: Sequence[ErrorRule],
+    sdk_packages: Collection[str] = (),
     *,
     name: str = "",
     secrets: Iterable[object] = (),
     passthrough: tuple[type[BaseException], ...] = (),
 ) -> Iterator[None]:
-    """Translate exceptions raised inside the block with :func:`raise_translated`.
+    """Translate the foreign exceptions (see :func:`is_foreign`) raised inside the block with
+    :func:`raise_translated`.
 
-    Errors of our own tree, Django's configuration/suspicious-name errors and anything in
-    ``passthrough`` go through untouched.
+    Errors of our own tree, Django's configuration/suspicious-name errors, anything in
+    ``passthrough`` and every exception of our own code go through untouched.
     """
     from django.core.exceptions import ImproperlyConfigured, SuspiciousOperation
 
@@ -118,4 +131,6 @@ def translate_errors(
     except (StorageError, ImproperlyConfigured, SuspiciousOperation, *_PROGRAMMING, *passthrough):
         raise
     except Exception as exc:
+        if not is_foreign(exc, sdk_packages):
+            raise
         raise_translated(exc, rules, name=name, secrets=secrets)

@@ -10,25 +10,19 @@ every setting when it is created, highest first:
 4. an environment variable,
 5. the default.
 
-Values that came from 3-5 are resolved again when Django's ``setting_changed`` signal fires
-(``override_settings`` in tests), so a storage never keeps a stale value.
+Resolution itself, and the refresh when Django's ``setting_changed`` signal fires, live in
+:mod:`storages._configurable`.
 """
 
 from __future__ import annotations
 
 import copy
 import os
-import threading
 import warnings
-import weakref
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any, overload
+from typing import Any, overload
 
 from django.conf import settings as django_settings
-from django.core.signals import setting_changed
-
-if TYPE_CHECKING:
-    from storages.base import BaseStorage
 
 __all__ = ["NOT_GIVEN", "Setting", "Source"]
 
@@ -148,24 +142,3 @@ class Setting:
 
     def __repr__(self) -> str:
         return f"Setting({self.name!r}, default={self._default!r})"
-
-
-# Live storages, so that a changed Django setting reaches every instance that read it.
-_live: weakref.WeakSet[BaseStorage] = weakref.WeakSet()
-_live_lock = threading.Lock()
-
-
-def register(storage: BaseStorage) -> None:
-    """Track ``storage`` so that :func:`_on_setting_changed` can refresh it."""
-    with _live_lock:
-        _live.add(storage)
-
-
-def _on_setting_changed(*, setting: str, **_: Any) -> None:
-    with _live_lock:
-        storages = list(_live)
-    for storage in storages:
-        storage._refresh_setting(setting)
-
-
-setting_changed.connect(_on_setting_changed, dispatch_uid="storages.settings.refresh")

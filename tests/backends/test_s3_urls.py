@@ -19,7 +19,7 @@ from django.core.files.base import ContentFile
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from storages.backends import _s3_urls
+from storages.backends import _s3_signing as _s3_urls
 from storages.backends.s3 import S3Storage
 from tests.servers.reference import fetch
 

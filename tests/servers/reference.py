@@ -1,8 +1,8 @@
 """Reference storages for the conformance suite, and the HTTP server that serves their files.
 
 * Django's own ``FileSystemStorage`` and ``InMemoryStorage``: the behaviour we match.
-* ``DirectoryStorage``: this package's ``BaseStorage`` and ``StorageFile`` driven over a plain
-  directory, so the shared machinery (settings, names, overwrite policy, part uploads, range
+* ``DirectoryStorage``: this package's ``BaseStorage`` (and its part writer and file objects)
+  driven over a plain directory, so the shared machinery (settings, names, overwrite policy, part uploads, range
   reads) is held to the contract with no network service in the way.
 """
 
@@ -20,64 +20,31 @@ from urllib.parse import quote
 
 from storages.base import BaseStorage
 from storages.errors import AccessDenied, AlreadyExists, NotFound
-from storages.files import StorageFile
+from storages.objects import ObjectInfo, UploadTarget
 from storages.settings import Setting
 from tests.servers import ServerProcess, free_port
 
 
-class DirectoryFile(StorageFile):
-    """Parts are written as separate files and joined on completion, like an object store."""
-
-    _storage: DirectoryStorage
-
-    def _path(self) -> Path:
-        return self._storage.path_of(self._key)
-
-    def _stat(self) -> int:
-        path = self._path()
-        if not path.is_file():
-            raise FileNotFoundError(self.name)
-        return path.stat().st_size
-
-    def _read_stream(self, start: int) -> Any:
-        handle = self._path().open("rb")
-        handle.seek(start)
-        return handle
-
-    def _put(self, data: bytes) -> None:
-        self._storage.store(self._key, [data], overwrite=True)
-
-    def _begin_upload(self) -> Any:
-        folder = self._storage.uploads / uuid.uuid4().hex
-        folder.mkdir(parents=True)
-        return folder
-
-    def _upload_part(self, state: Any, number: int, data: bytes) -> Any:
-        part = state / f"{number:05d}"
-        part.write_bytes(data)
-        return part
-
-    def _complete_upload(self, state: Any, parts: list[Any]) -> None:
-        self._storage.store(self._key, (p.read_bytes() for p in parts), overwrite=True)
-        self._abort_upload(state)
-
-    def _abort_upload(self, state: Any) -> None:
-        for part in state.iterdir():
-            part.unlink()
-        state.rmdir()
-
-
 class DirectoryStorage(BaseStorage):
-    """BaseStorage over a local directory (test reference, not a product backend)."""
+    """BaseStorage over a local directory (test reference, not a product backend).
+
+    Parts are written as separate files and joined on completion, like an object store.
+    """
 
     root = Setting("STOWAGE_TEST_ROOT", "")
     base_url = Setting(None, "")
     part_size = Setting(None, 64 * 1024)
+    upload_concurrency = Setting(None, 1)
+    knows_accessed = True
     error_rules = (
         (FileNotFoundError, NotFound),
         (FileExistsError, AlreadyExists),
         (PermissionError, AccessDenied),
     )
+
+    def _configure(self) -> None:
+        super()._configure()
+        self.single_put_size = self.part_size
 
     def _connect(self) -> Path:
         return Path(self.root)
@@ -108,26 +75,50 @@ class DirectoryStorage(BaseStorage):
             if os.path.exists(tmp):
                 os.unlink(tmp)
 
-    def _write(self, key: str, body: Any, overwrite: bool) -> None:
-        self.store(key, iter(lambda: body.read(self.part_size), b""), overwrite)
+    def _stat_key(self, key: str) -> ObjectInfo:
+        path = self.path_of(key)
+        attrs = path.stat()
+        return ObjectInfo(
+            size=attrs.st_size,
+            modified=datetime.fromtimestamp(attrs.st_mtime, timezone.utc),
+            accessed=datetime.fromtimestamp(attrs.st_atime, timezone.utc),
+            version=(attrs.st_size, attrs.st_mtime_ns),
+            is_dir=path.is_dir(),
+        )
 
-    def _open_key(self, key: str, name: str, mode: str) -> DirectoryFile:
-        return DirectoryFile(self, key, name, mode, part_size=self.part_size)
+    def _read_key(self, key: str, info: ObjectInfo, start: int) -> Any:
+        handle = self.path_of(key).open("rb")
+        handle.seek(start)
+        return handle
 
-    def _exists_key(self, key: str) -> bool:
-        return self.path_of(key).is_file()
+    def _put_key(self, target: UploadTarget, data: bytes) -> None:
+        self.store(target.key, [data], overwrite=target.overwrite)
+
+    def _begin_upload(self, target: UploadTarget) -> Any:
+        folder = self.uploads / uuid.uuid4().hex
+        folder.mkdir(parents=True)
+        return folder
+
+    def _upload_part(
+        self, target: UploadTarget, state: Any, number: int, data: bytes, last: bool
+    ) -> Any:
+        part = state / f"{number:05d}"
+        part.write_bytes(data)
+        return part
+
+    def _complete_upload(self, target: UploadTarget, state: Any, parts: list[Any]) -> None:
+        try:
+            self.store(target.key, (p.read_bytes() for p in parts), overwrite=target.overwrite)
+        finally:
+            self._abort_upload(target, state)
+
+    def _abort_upload(self, target: UploadTarget, state: Any) -> None:
+        for part in state.iterdir():
+            part.unlink()
+        state.rmdir()
 
     def _delete_key(self, key: str) -> None:
         self.path_of(key).unlink()
-
-    def _size_key(self, key: str) -> int:
-        return self.path_of(key).stat().st_size
-
-    def _modified_key(self, key: str) -> datetime:
-        return datetime.fromtimestamp(self.path_of(key).stat().st_mtime, timezone.utc)
-
-    def _accessed_key(self, key: str) -> datetime:
-        return datetime.fromtimestamp(self.path_of(key).stat().st_atime, timezone.utc)
 
     def _listdir_key(self, prefix: str) -> tuple[list[str], list[str]]:
         dirs: list[str] = []

@@ -7,7 +7,9 @@ from urllib.parse import urlsplit
 
 from django.core.exceptions import ImproperlyConfigured
 
+from storages._object_store import ObjectStore
 from storages.compress import GZIP_CONTENT_TYPES
+from storages.deps import require
 from storages.settings import Setting
 
 __all__ = ["S3Settings", "legacy_header_name"]
@@ -30,8 +32,8 @@ def legacy_header_name(header: str) -> str:
     return "".join(part.capitalize() for part in lowered.split("-"))
 
 
-class S3Settings:
-    """Declares every S3 setting; mixed into the S3 storage class."""
+class S3Settings(ObjectStore):
+    """Declares and validates every S3 setting (the first layer of the S3 storage class)."""
 
     access_key = Setting(
         "AWS_S3_ACCESS_KEY_ID",
@@ -174,7 +176,7 @@ class S3Settings:
     proxy_host = Setting("AWS_S3_PROXY_HOST", None, deprecated="use AWS_S3_PROXIES.")
     proxy_port = Setting("AWS_S3_PROXY_PORT", None, deprecated="use AWS_S3_PROXIES.")
 
-    def _configure_s3(self: Any) -> None:
+    def _configure_s3(self) -> None:
         """Validate S3 settings and fold the legacy ones into their replacements."""
         if self.session_profile and (self.access_key or self.secret_key):
             raise ImproperlyConfigured(
@@ -212,7 +214,7 @@ class S3Settings:
         self.object_parameters = dict(self.object_parameters or {})
         self._fold_legacy()
 
-    def _fold_legacy(self: Any) -> None:
+    def _fold_legacy(self) -> None:
         params = self.object_parameters
         if self.headers:
             for header, value in dict(self.headers).items():
@@ -244,3 +246,36 @@ class S3Settings:
                     f"{self.setting_label(attr)} must be a full URL such as "
                     f"'https://{value}', not {value!r}."
                 )
+
+    def _session(self) -> Any:
+        boto3 = require("boto3", "s3")
+        if self.session_profile:
+            return boto3.session.Session(profile_name=self.session_profile)
+        return boto3.session.Session(
+            aws_access_key_id=self.access_key,
+            aws_secret_access_key=self.secret_key,
+            aws_session_token=self.security_token,
+        )
+
+    def _botocore_config(self) -> Any:
+        config_module = require("botocore.config", "s3")
+        options: dict[str, Any] = {"signature_version": self.signature_version or "s3v4"}
+        if self.addressing_style:
+            options["s3"] = {"addressing_style": self.addressing_style}
+        if self.proxies:
+            options["proxies"] = self.proxies
+        if self.request_checksum_calculation:
+            options["request_checksum_calculation"] = self.request_checksum_calculation
+        if self.response_checksum_validation:
+            options["response_checksum_validation"] = self.response_checksum_validation
+        ours = config_module.Config(**options)
+        return ours.merge(self.client_config) if self.client_config else ours
+
+    def _client_options(self, endpoint_url: str | None) -> dict[str, Any]:
+        return {
+            "region_name": self.region_name,
+            "use_ssl": self.use_ssl,
+            "endpoint_url": endpoint_url,
+            "verify": self.verify,
+            "config": self._botocore_config(),
+        }

@@ -1,0 +1,109 @@
+"""The client seam: lazily built SDK clients (shared, or one per thread) and the one boundary
+where the SDK's exceptions are translated into :mod:`storages.errors`."""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any, ClassVar
+
+from storages._configurable import Configurable
+from storages.errors import ErrorRule, translate_errors
+
+__all__ = ["ClientPool"]
+
+
+class ClientPool(Configurable):
+    """Build SDK clients on first use, forget them when settings change, close them on demand."""
+
+    #: Maps SDK exceptions to our error tree, most specific first (see :mod:`storages.errors`).
+    error_rules: ClassVar[Sequence[ErrorRule]] = ()
+    #: Top-level packages whose exceptions are the SDK's (translated); any other exception
+    #: that is not an ``OSError`` is a bug and propagates unchanged.
+    sdk_packages: ClassVar[frozenset[str]] = frozenset()
+    #: Whether each thread needs its own client (the SDK's clients are not thread-safe).
+    client_per_thread: ClassVar[bool] = False
+    runtime_attrs = Configurable.runtime_attrs | {"_local", "_lock", "_clients", "_shared_client"}
+
+    def _init_runtime(self) -> None:
+        super()._init_runtime()
+        self._local = threading.local()
+        self._lock = threading.RLock()
+        self._clients: list[Any] = []
+        self._shared_client: Any = None
+
+    def _connect(self) -> Any:
+        """Build a new SDK client; called lazily, once per thread when ``client_per_thread``."""
+        raise NotImplementedError(f"{type(self).__name__} must implement _connect()")
+
+    def _disconnect(self, client: Any) -> None:
+        """Release ``client``'s connections; the default does nothing."""
+
+    @property
+    def client(self) -> Any:
+        """Return this thread's SDK client, connecting on first use."""
+        if self.client_per_thread:
+            client = getattr(self._local, "client", None)
+            if client is None:
+                client = self._new_client()
+                self._local.client = client
+            return client
+        client = self._shared_client
+        if client is None:
+            with self._lock:
+                if self._shared_client is None:
+                    self._shared_client = self._new_client()
+                client = self._shared_client
+        return client
+
+    def _new_client(self) -> Any:
+        if self._config_error is not None:
+            raise self._config_error
+        with self.translating():
+            client = self._connect()
+        with self._lock:
+            self._clients.append(client)
+        return client
+
+    def _forget_client(self, client: Any) -> None:
+        """Forget ``client`` (so this thread's next operation connects again) and close it."""
+        with self._lock:
+            if client in self._clients:
+                self._clients.remove(client)
+            if self._shared_client is client:
+                self._shared_client = None
+        if getattr(self._local, "client", None) is client:
+            self._local.client = None
+        self._disconnect_quietly(client)
+
+    def _reset_clients(self) -> None:
+        """Forget every client so the next operation connects again with current settings."""
+        with self._lock:
+            old = list(self._clients)
+            self._clients.clear()
+            self._local = threading.local()
+            self._shared_client = None
+        for client in old:
+            self._disconnect_quietly(client)
+
+    def _settings_changed(self) -> None:
+        self._reset_clients()
+
+    def _disconnect_quietly(self, client: Any) -> None:
+        # Closing is best effort: the client is forgotten either way.
+        with contextlib.suppress(Exception):
+            self._disconnect(client)
+
+    def close(self) -> None:
+        """Close every client this storage opened (in any thread)."""
+        self._reset_clients()
+
+    @contextmanager
+    def translating(self, name: str = "") -> Iterator[None]:
+        """Translate SDK errors raised in the block with this backend's ``error_rules``."""
+        with translate_errors(
+            self.error_rules, self.sdk_packages, name=name, secrets=self._secret_values()
+        ):
+            yield

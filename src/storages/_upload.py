@@ -1,0 +1,288 @@
+"""The one upload path: what ``save()`` receives, and the part writer every upload goes through.
+
+:class:`UploadBody` adapts whatever ``save()`` received (any Django ``File``, text or bytes, a
+non-seekable stream) into one forward-only binary reader that can be rewound for a retry.
+
+:class:`PartWriter` cuts a stream of bytes into parts and drives a storage's upload primitives
+(``_put_key``, ``_begin_upload``, ``_upload_part``, ``_complete_upload``, ``_abort_upload``):
+a body that fits in ``single_put_size`` is one request; a larger one is a multi-part upload whose
+parts grow so that ``max_parts`` can hold a very large file, up to ``upload_concurrency`` of them
+in flight. Memory stays bounded by (parts in flight + 1) x part size. Both ``save()`` and a file
+opened for writing use it, so part sizing, parallel parts, create-only commits and aborts are
+decided here once.
+"""
+
+from __future__ import annotations
+
+import io
+import tempfile
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any
+
+from django.conf import settings as django_settings
+
+from storages._janitor import janitor
+from storages.objects import UploadTarget
+from storages.utils import is_seekable
+
+if TYPE_CHECKING:
+    from storages.base import BaseStorage
+
+__all__ = ["PartWriter", "UploadBody", "part_size_for", "read_full"]
+
+MiB = 1024 * 1024
+#: Bytes of a non-seekable body kept in memory for a retry before it spills to disk.
+DEFAULT_SPOOL_SIZE = 8 * MiB
+#: Parts of one upload share a size for a tenth of ``max_parts``, then the size doubles.
+GROWTH_STEPS = 10
+#: The part size stops doubling after this many steps.
+MAX_DOUBLINGS = 20
+
+
+class UploadBody:
+    """A forward-only binary reader over the content passed to ``save()``.
+
+    Text content is encoded as UTF-8. When ``replayable`` and the content cannot seek, what is
+    read is also kept in a spooled temporary file so :meth:`rewind` can replay it for a retry.
+    """
+
+    def __init__(self, content: Any, *, replayable: bool = False, spool_size: int = 0) -> None:
+        self.content = content
+        self.name: str | None = getattr(content, "name", None)
+        self.content_type: str | None = getattr(content, "content_type", None)
+        self._seekable = is_seekable(content)
+        inner = getattr(content, "file", content)
+        self._text = isinstance(inner, io.TextIOBase)
+        self.size: int | None = None if self._text else _known_size(content)
+        if self._seekable:
+            content.seek(0)
+        self._pending = b""
+        self._spool: Any = None
+        if replayable and not self._seekable:
+            self._spool = tempfile.SpooledTemporaryFile(  # noqa: SIM115 - closed by release()
+                max_size=spool_size or DEFAULT_SPOOL_SIZE,
+                dir=getattr(django_settings, "FILE_UPLOAD_TEMP_DIR", None),
+            )
+        self._replaying = False
+
+    @property
+    def seekable(self) -> bool:
+        """Return whether the underlying content can seek (so SDKs may retry on their own)."""
+        return self._seekable and not self._text
+
+    def _source_read(self, n: int) -> bytes:
+        data = self.content.read(n) if n >= 0 else self.content.read()
+        if isinstance(data, str):
+            return data.encode("utf-8")
+        return bytes(data) if not isinstance(data, bytes) else data
+
+    def read(self, n: int = -1) -> bytes:
+        """Return up to ``n`` bytes (all that is left when ``n`` is negative)."""
+        replayed = b""
+        if self._replaying:
+            replayed = bytes(self._spool.read(n))
+            if n >= 0 and len(replayed) == n:
+                return replayed
+            # The spool is used up (its position is now its end): continue from the source.
+            self._replaying = False
+            if n >= 0:
+                n -= len(replayed)
+        if n is None or n < 0:
+            data = self._pending + self._source_read(-1)
+            self._pending = b""
+        else:
+            while len(self._pending) < n:
+                chunk = self._source_read(n - len(self._pending))
+                if not chunk:
+                    break
+                self._pending = chunk if not self._pending else self._pending + chunk
+            data, self._pending = self._pending[:n], self._pending[n:]
+        if self._spool is not None:
+            self._spool.write(data)
+        return replayed + data if replayed else data
+
+    def rewind(self) -> None:
+        """Go back to the first byte, for a retry."""
+        self._pending = b""
+        if self._seekable:
+            self.content.seek(0)
+        elif self._spool is not None:
+            self._spool.seek(0)
+            self._replaying = True
+        else:
+            raise io.UnsupportedOperation("This content cannot be read a second time.")
+
+    def release(self) -> None:
+        """Free the replay spool."""
+        if self._spool is not None:
+            self._spool.close()
+            self._spool = None
+
+
+def read_full(source: Any, size: int) -> bytes:
+    """Read ``size`` bytes from ``source``, fewer only at its end (streams may return less)."""
+    data = source.read(size)
+    if len(data) >= size or not data:
+        return bytes(data)
+    parts = [data]
+    got = len(data)
+    while got < size:
+        more = source.read(size - got)
+        if not more:
+            break
+        parts.append(more)
+        got += len(more)
+    return b"".join(parts)
+
+
+def _known_size(content: Any) -> int | None:
+    try:
+        size = content.size
+    except (AttributeError, OSError, ValueError, TypeError):
+        return None
+    return size if isinstance(size, int) else None
+
+
+def part_size_for(index: int, base: int, max_parts: int | None, max_part_size: int | None) -> int:
+    """Return the size of part ``index`` (from 0): ``base``, doubling every tenth of
+    ``max_parts`` so an upload of unknown size can grow far beyond ``base`` x ``max_parts``."""
+    size = base
+    if max_parts:
+        step = max(max_parts // GROWTH_STEPS, 1)
+        size = base << min(index // step, MAX_DOUBLINGS)
+    if max_part_size:
+        size = min(size, max_part_size)
+    return size
+
+
+class PartWriter:
+    """Cut written bytes into parts and upload them with a storage's primitives.
+
+    Nothing is stored until :meth:`commit`; :meth:`abort` (or any failure in ``commit``)
+    abandons the upload so nothing partial is ever visible under the name. The last part is
+    always sent by ``commit()`` with ``last=True`` (resumable protocols must mark it).
+    """
+
+    def __init__(self, storage: BaseStorage, target: UploadTarget, part_size: int = 0) -> None:
+        self._storage = storage
+        self.target = target
+        self._base = part_size or storage.part_size
+        self._single = max(storage.single_put_size, 0)
+        self._workers = max(int(storage.upload_concurrency or 1), 1)
+        self._buffer = bytearray()
+        self._state: Any = None
+        self._started = False
+        self._parts: list[Any] = []
+        self._sent = 0
+        self._pending: deque[Future[Any]] = deque()
+        self._pool: ThreadPoolExecutor | None = None
+        self.written = 0
+
+    def _part_size(self) -> int:
+        storage = self._storage
+        return part_size_for(self._sent, self._base, storage.max_parts, storage.max_part_size)
+
+    def _limit(self) -> int:
+        size = self._part_size()
+        return size if self._started else max(size, self._single)
+
+    def write(self, data: Any) -> int:
+        """Buffer ``data``, uploading every part that is full and followed by more bytes."""
+        view = memoryview(data).cast("B")
+        total = len(view)
+        while view:
+            limit = self._limit()
+            if len(self._buffer) >= limit:
+                self._flush()  # more bytes follow, so every full part can go now
+                continue
+            room = limit - len(self._buffer)
+            self._buffer += view[:room]
+            view = view[room:]
+        self.written += total
+        return total
+
+    def _call(self, hook: str, *args: Any) -> Any:
+        storage = self._storage
+        with storage.translating(self.target.name):
+            return getattr(storage, hook)(self.target, *args)
+
+    def _flush(self) -> None:
+        if not self._started:
+            if self._storage.clean_up_in_background:
+                janitor.start()  # now, so a finalizer never has to start a thread
+            self._state = self._call("_begin_upload")
+            self._started = True
+        while len(self._buffer) >= (size := self._part_size()):
+            data = bytes(self._buffer[:size])
+            del self._buffer[:size]
+            self._send(data, last=False)
+
+    def _send(self, data: bytes, last: bool) -> None:
+        self._sent += 1
+        number = self._sent
+        if self._workers == 1:
+            self._parts.append(self._call("_upload_part", self._state, number, data, last))
+            return
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(self._workers, thread_name_prefix="storages-upload")
+        self._pending.append(
+            self._pool.submit(self._call, "_upload_part", self._state, number, data, last)
+        )
+        del data  # only the pool holds the part now
+        while len(self._pending) >= self._workers:
+            self._parts.append(self._pending.popleft().result())
+
+    def _drain(self) -> None:
+        while self._pending:
+            self._parts.append(self._pending.popleft().result())
+
+    def commit(self) -> None:
+        """Store everything written: one request, or the last part and the completion."""
+        try:
+            if not self._started and len(self._buffer) <= self._single:
+                self._call("_put_key", bytes(self._buffer))
+            else:
+                if not self._started:
+                    self._flush()
+                self._send(bytes(self._buffer), last=True)
+                self._buffer.clear()
+                self._drain()
+                self._call("_complete_upload", self._state, self._parts)
+                self._started = False
+        except BaseException:
+            self.abort()
+            raise
+        finally:
+            self._buffer.clear()
+            self._shutdown()
+
+    def abort(self, background: bool = False) -> None:
+        """Abandon the upload (in the janitor thread if ``background`` and the backend allows)."""
+        self._buffer.clear()
+        for future in self._pending:
+            future.cancel()
+        # Parts still on their way would outlive an abort that ran before them.
+        pending, self._pending = self._pending, deque()
+        for future in pending:
+            if not future.cancelled():
+                future.exception()
+        self._shutdown()
+        if not self._started:
+            return
+        self._started = False
+        storage, target, state = self._storage, self.target, self._state
+        if background and storage.clean_up_in_background:
+            janitor.submit(lambda: _abort(storage, target, state))
+        else:
+            _abort(storage, target, state)
+
+    def _shutdown(self) -> None:
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=False)
+
+
+def _abort(storage: BaseStorage, target: UploadTarget, state: Any) -> None:
+    with storage.translating(target.name):
+        storage._abort_upload(target, state)
