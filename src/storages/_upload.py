@@ -214,7 +214,8 @@ class PartWriter:
             self._state = self._call("_begin_upload")
             self._started = True
         while len(self._buffer) >= (size := self._part_size()):
-            data = bytes(self._buffer[:size])
+            with memoryview(self._buffer) as view:
+                data = bytes(view[:size])  # one copy: a slice of the bytearray would be two
             del self._buffer[:size]
             self._send(data, last=False)
 

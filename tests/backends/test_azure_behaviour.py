@@ -14,8 +14,9 @@ from django.core.exceptions import SuspiciousFileOperation
 from django.core.files import File
 from django.core.files.base import ContentFile
 
-from storages.backends.azure_storage import AzureStorage, InvalidBlobName, block_size_for
-from storages.errors import AlreadyExists, StorageError
+from storages._upload import part_size_for
+from storages.backends.azure_storage import AzureStorage, InvalidBlobName
+from storages.errors import StorageError
 from tests.servers.azure import recorder
 
 MiB = 1024 * 1024
@@ -48,7 +49,20 @@ def test_names_up_to_1024_characters_are_stored(azure_storage, raw):
     with pytest.raises(InvalidBlobName, match="allows 1024"):
         storage.save("x" + name, ContentFile(b"too long"))
     with pytest.raises(ValueError):  # also a ValueError, as django-storages raised
-        storage.exists("x" + name)
+        storage.open("x" + name, "wb")
+    assert [b.name for b in raw.list_blobs()] == [f"loc/{name}"]
+
+
+def test_too_long_names_read_as_missing_without_a_request(azure_storage, raw):
+    probe = recorder()
+    storage = azure_storage(client_options={"transport": probe})
+    for name in ("n" * 1025, "/".join(["s"] * 258)):
+        assert not storage.exists(name)
+        for call in (storage.size, storage.open, storage.get_modified_time):
+            with pytest.raises(FileNotFoundError):
+                call(name)
+        storage.delete(name)
+    assert probe.requests == []
 
 
 def test_max_length_from_get_name_max_len_fits(azure_storage, raw):
@@ -123,24 +137,25 @@ def test_save_exactly_one_block_is_one_request(azure_storage, raw):
     assert raw.get_blob_client("exact.bin").get_blob_properties().size == MiB
 
 
-def test_create_only_commit_refuses_a_taken_name(azure_storage, raw):
-    storage = azure_storage(client_options={"max_block_size": MiB})
+@pytest.mark.parametrize("size", [5, 2 * MiB + 1], ids=["put-blob", "block-list"])
+def test_create_only_write_refuses_a_taken_name(azure_storage, raw, size):
+    probe = recorder()
+    storage = azure_storage(client_options={"transport": probe, "max_block_size": MiB})
     raw.upload_blob("taken.bin", b"original")
-    with pytest.raises(AlreadyExists), storage.translating("taken.bin"):
-        storage._write(
-            "taken.bin",
-            _body(b"x" * (2 * MiB + 1)),
-            overwrite=False,
-        )
-    with pytest.raises(FileExistsError), storage.translating("taken.bin"):
-        storage._write("taken.bin", _body(b"small"), overwrite=False)
+    # Skip the existence check, so the final request itself meets the taken name.
+    storage.is_name_available = lambda name, max_length=None: True
+    data = os.urandom(size)
+    name = storage.save("taken.bin", ContentFile(data))
+    assert name != "taken.bin"
+    final = "comp=blocklist" if size > MiB else "/taken.bin"
+    refused = [
+        (headers.get("If-None-Match"), status)
+        for (method, url, headers), (status, _) in zip(probe.requests, probe.responses)
+        if method == "PUT" and url.split("?")[0].endswith("/taken.bin") and final in url
+    ]
+    assert len(refused) == 1 and refused[0][0] == "*" and refused[0][1] in (409, 412)
     assert raw.download_blob("taken.bin").readall() == b"original"
-
-
-def _body(data: bytes):
-    from storages.files import UploadBody
-
-    return UploadBody(ContentFile(data))
+    assert raw.download_blob(name).readall() == data
 
 
 def test_racing_block_uploads_keep_both(azure_storage, raw):
@@ -200,11 +215,29 @@ def test_save_memory_is_bounded_by_blocks(azure_storage, raw, tmp_path):
 
 
 def test_block_sizes_grow_for_huge_uploads():
-    assert block_size_for(0, 4 * MiB) == 4 * MiB
-    assert block_size_for(4_999, 4 * MiB) == 4 * MiB
-    assert block_size_for(5_000, 4 * MiB) == 8 * MiB
-    assert block_size_for(49_999, 4 * MiB) == 2048 * MiB
-    assert block_size_for(49_999, 1024 * MiB) == 4000 * MiB
+    storage = AzureStorage(azure_container="c")
+    big = AzureStorage(azure_container="c", client_options={"max_block_size": 1024 * MiB})
+
+    def block(index, of=storage):
+        return part_size_for(index, of.part_size, of.max_parts, of.max_part_size)
+
+    assert storage.part_size == 4 * MiB
+    assert block(0) == block(4_999) == 4 * MiB
+    assert block(5_000) == 8 * MiB
+    assert block(49_999) == 2048 * MiB
+    assert block(49_999, big) == 4000 * MiB
+
+
+def test_12_mb_save_stages_blocks_in_parallel(azure_storage, raw):
+    probe = recorder(delay=0.05)
+    storage = azure_storage(upload_max_conn=3, client_options={"transport": probe})
+    data = os.urandom(12 * MiB + 5)
+    storage.save("twelve.bin", ContentFile(data))
+    assert probe.count("PUT", "comp=block&") == 4
+    assert probe.most_in_flight == 3
+    blob = raw.get_blob_client("twelve.bin")
+    assert [b.size for b in blob.get_block_list("committed")[0]] == [4 * MiB] * 3 + [5]
+    assert blob.download_blob().readall() == data
 
 
 def test_non_seekable_large_stream(azure_storage, raw):

@@ -208,12 +208,18 @@ def test_file_buffer_size_below_the_s3_minimum_is_refused():
 def test_transfer_config_controls_multipart_saves(s3_storage, raw):
     data = b"y" * (20 * MiB)
     s3_storage().save("default.bin", ContentFile(data))
-    small = TransferConfig(multipart_threshold=5 * MiB, multipart_chunksize=5 * MiB)
-    s3_storage(transfer_config=small).save("small-parts.bin", ContentFile(data))
-    s3_storage(use_threads=False).save("no-threads.bin", ContentFile(data))
-    assert raw.head("default.bin")["ETag"].endswith('-3"')
-    assert raw.head("small-parts.bin")["ETag"].endswith('-4"')
-    assert raw.head("no-threads.bin")["ETag"].endswith('-3"')
+    large = TransferConfig(multipart_threshold=8 * MiB, multipart_chunksize=10 * MiB)
+    s3_storage(transfer_config=large).save("large-parts.bin", ContentFile(data))
+    s3_storage(file_buffer_size=7 * MiB).save("buffer-size.bin", ContentFile(data))
+    unthreaded = s3_storage(use_threads=False)
+    unthreaded.save("no-threads.bin", ContentFile(data))
+    # AWS_S3_FILE_BUFFER_SIZE (5 MiB by default) is the part size of saves too; a
+    # TransferConfig, where given, still decides it.
+    assert raw.head("default.bin")["ETag"].endswith('-4"')
+    assert raw.head("large-parts.bin")["ETag"].endswith('-2"')
+    assert raw.head("buffer-size.bin")["ETag"].endswith('-3"')
+    assert raw.head("no-threads.bin")["ETag"].endswith('-4"')
+    assert unthreaded.upload_concurrency == 1
 
 
 def test_small_save_is_a_single_put(s3_storage, raw):

@@ -110,9 +110,12 @@ class DirectoryStorage(BaseStorage):
         try:
             self.store(target.key, (p.read_bytes() for p in parts), overwrite=target.overwrite)
         finally:
-            self._abort_upload(target, state)
+            self._remove_parts(state)
 
     def _abort_upload(self, target: UploadTarget, state: Any) -> None:
+        self._remove_parts(state)
+
+    def _remove_parts(self, state: Any) -> None:
         for part in state.iterdir():
             part.unlink()
         state.rmdir()

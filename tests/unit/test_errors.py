@@ -10,6 +10,7 @@ from storages.errors import (
     AlreadyExists,
     NotFound,
     StorageError,
+    is_foreign,
     raise_translated,
     redact,
     translate_errors,
@@ -50,7 +51,7 @@ def test_tree_matches_what_callers_catch():
     ],
 )
 def test_rules_pick_the_class_and_chain_the_cause(exc, expected):
-    with pytest.raises(expected) as info, translate_errors(RULES, name="a.txt"):
+    with pytest.raises(expected) as info, translate_errors(RULES, {"tests"}, name="a.txt"):
         raise exc
     assert type(info.value) is expected
     assert info.value.__cause__ is exc
@@ -68,9 +69,28 @@ def test_rules_pick_the_class_and_chain_the_cause(exc, expected):
     ],
 )
 def test_our_errors_and_programming_errors_pass_through(exc):
-    with pytest.raises(type(exc)) as info, translate_errors(RULES):
+    with pytest.raises(type(exc)) as info, translate_errors(RULES, {"tests"}):
         raise exc
     assert info.value is exc
+
+
+@pytest.mark.parametrize("exc", [KeyError("k"), AttributeError("a"), TypeError("t"), ValueError()])
+def test_exceptions_of_our_own_code_are_not_translated(exc):
+    with pytest.raises(type(exc)) as info, translate_errors(RULES, {"botocore"}):
+        raise exc
+    assert info.value is exc
+
+
+@pytest.mark.parametrize("exc", [ConnectionResetError("reset"), TimeoutError(), EOFError()])
+def test_network_errors_are_translated(exc):
+    with pytest.raises(StorageError) as info, translate_errors(RULES, {"botocore"}):
+        raise exc
+    assert info.value.__cause__ is exc
+
+
+def test_only_the_sdk_packages_exceptions_are_translated():
+    assert is_foreign(SDKError(500), {"tests"})
+    assert not is_foreign(SDKError(500), {"botocore"})
 
 
 def test_secrets_are_redacted_from_messages():

@@ -1,4 +1,5 @@
-"""The streaming file base: modes, part uploads, aborts, bounded memory, ranged reads."""
+"""The core's file objects and its one part writer: modes, part uploads (from open() and from
+save() alike), parallel parts, aborts, bounded memory, ranged reads."""
 
 from __future__ import annotations
 
@@ -12,24 +13,44 @@ import pytest
 from django.core.files import File
 from django.core.files.base import ContentFile
 
-from storages.files import StorageFile, UploadBody, parse_mode
+from storages._upload import UploadBody, part_size_for
+from storages.errors import StorageError
+from storages.files import parse_mode
 from tests.servers import wait_until
-from tests.servers.reference import DirectoryFile, DirectoryStorage
+from tests.servers.reference import DirectoryStorage
 
-
-class RecordingFile(DirectoryFile):
-    """Counts the hook calls (the real directory work still happens)."""
-
-    calls: list[str]
-
-    def _call(self, hook, *args):
-        self.__dict__.setdefault("calls", []).append(hook)
-        return super()._call(hook, *args)
+HOOKS = (
+    "_stat_key",
+    "_read_key",
+    "_put_key",
+    "_begin_upload",
+    "_upload_part",
+    "_complete_upload",
+    "_abort_upload",
+)
 
 
 class RecordingStorage(DirectoryStorage):
-    def _open_key(self, key, name, mode):
-        return RecordingFile(self, key, name, mode, part_size=self.part_size)
+    """Records the primitive calls (the real directory work still happens)."""
+
+    def _init_runtime(self):
+        super()._init_runtime()
+        self.calls = []
+        self.lasts = []
+
+
+def _recorder(hook):
+    def record(self, *args):
+        self.calls.append(hook)
+        if hook == "_upload_part":
+            self.lasts.append(args[-1])
+        return getattr(DirectoryStorage, hook)(self, *args)
+
+    return record
+
+
+for _hook in HOOKS:
+    setattr(RecordingStorage, _hook, _recorder(_hook))
 
 
 @pytest.fixture
@@ -59,25 +80,101 @@ def test_modes_the_backend_cannot_do_are_unsupported(storage, mode):
 def test_small_write_is_one_put(storage):
     with storage.open("small.bin", "wb") as handle:
         handle.write(b"x" * 100)
-    assert handle.calls == ["_put"]
-    assert storage.open("small.bin").read() == b"x" * 100
+    assert storage.calls == ["_put_key"]
+    assert storage.path_of("small.bin").read_bytes() == b"x" * 100
 
 
-def test_large_write_uploads_parts_and_completes(storage):
-    data = os.urandom(5000)
+@pytest.mark.parametrize("total", [5000, 4096])
+def test_large_write_uploads_parts_and_completes(storage, total):
+    data = os.urandom(total)
     with storage.open("large.bin", "wb") as handle:
         for start in range(0, len(data), 300):
             handle.write(data[start : start + 300])
-    assert handle.calls.count("_upload_part") == 5  # 4 full parts of 1024 and the rest
-    assert handle.calls[0] == "_begin_upload" and handle.calls[-1] == "_complete_upload"
-    assert storage.open("large.bin").read() == data
+    # Full parts of 1024 and the rest; an exact multiple still ends with a full last part.
+    assert storage.calls.count("_upload_part") == -(-total // 1024)
+    assert storage.calls[0] == "_begin_upload" and storage.calls[-1] == "_complete_upload"
+    assert storage.lasts == [False] * (len(storage.lasts) - 1) + [True]
+    assert storage.path_of("large.bin").read_bytes() == data
+
+
+@pytest.mark.parametrize("seekable", [True, False])
+def test_save_goes_through_the_same_parts(storage, seekable):
+    data = os.urandom(5000)
+    content = ContentFile(data) if seekable else File(OneShot(data))
+    assert storage.save("saved.bin", content) == "saved.bin"
+    assert storage.calls.count("_upload_part") == 5
+    assert storage.calls[-1] == "_complete_upload"
+    assert storage.path_of("saved.bin").read_bytes() == data
+
+
+def test_a_body_up_to_the_single_put_size_is_one_request(tmp_path):
+    storage = RecordingStorage(root=str(tmp_path / "root"), part_size=1024)
+    storage.single_put_size = 4096
+    storage.save("one.bin", ContentFile(os.urandom(4096)))
+    assert storage.calls.count("_put_key") == 1 and "_begin_upload" not in storage.calls
+    storage.calls.clear()
+    data = os.urandom(4097)
+    storage.save("two.bin", ContentFile(data))
+    assert storage.calls.count("_upload_part") == 5
+    assert storage.path_of("two.bin").read_bytes() == data
+
+
+def test_parts_in_flight_are_bounded_and_stay_in_order(tmp_path):
+    storage = RecordingStorage(root=str(tmp_path / "root"), part_size=1024, upload_concurrency=3)
+    active, peak, lock = [0], [0], threading.Lock()
+    release = threading.Event()
+
+    def slow_part(target, state, number, data, last):
+        with lock:
+            active[0] += 1
+            peak[0] = max(peak[0], active[0])
+        release.wait(0.05)
+        try:
+            return DirectoryStorage._upload_part(storage, target, state, number, data, last)
+        finally:
+            with lock:
+                active[0] -= 1
+
+    storage._upload_part = slow_part
+    data = os.urandom(20 * 1024 + 7)
+    storage.save("parallel.bin", ContentFile(data))
+    assert peak[0] == 3  # never more than upload_concurrency parts at once, and really parallel
+    assert storage.path_of("parallel.bin").read_bytes() == data
+
+
+def test_a_failed_part_aborts_the_upload_and_stores_nothing(tmp_path):
+    storage = RecordingStorage(root=str(tmp_path / "root"), part_size=1024, upload_concurrency=2)
+
+    def failing_part(target, state, number, data, last):
+        if number == 3:
+            raise ConnectionResetError("the network broke")
+        return DirectoryStorage._upload_part(storage, target, state, number, data, last)
+
+    storage._upload_part = failing_part
+    with pytest.raises(StorageError, match="the network broke"):
+        storage.save("broken.bin", ContentFile(os.urandom(10_000)))
+    assert "_abort_upload" in storage.calls
+    assert not storage.exists("broken.bin")
+    assert not any(storage.uploads.iterdir())
+
+
+def test_our_own_bugs_are_not_disguised_as_service_errors(tmp_path):
+    storage = RecordingStorage(root=str(tmp_path / "root"), part_size=1024)
+
+    def buggy_part(target, state, number, data, last):
+        raise KeyError("a bug of ours")
+
+    storage._upload_part = buggy_part
+    with pytest.raises(KeyError):
+        storage.save("bug.bin", ContentFile(os.urandom(3000)))
+    assert "_abort_upload" in storage.calls
 
 
 def test_an_exception_in_the_block_aborts_the_upload(storage):
     with pytest.raises(RuntimeError), storage.open("aborted.bin", "wb") as handle:
         handle.write(os.urandom(3000))
         raise RuntimeError("boom")
-    assert "_abort_upload" in handle.calls
+    assert "_abort_upload" in storage.calls
     assert not storage.exists("aborted.bin")
     assert not any(storage.uploads.iterdir())
 
@@ -113,11 +210,11 @@ def test_a_dropped_reader_releases_its_stream_in_the_janitor(storage, monkeypatc
     storage.save("r.bin", ContentFile(os.urandom(5000)))
     streams = []
 
-    def watched(self, start):
-        streams.append(WatchedStream(DirectoryFile._read_stream(self, start)))
+    def watched(self, key, info, start):
+        streams.append(WatchedStream(DirectoryStorage._read_key(self, key, info, start)))
         return streams[-1]
 
-    monkeypatch.setattr(RecordingFile, "_read_stream", watched)
+    monkeypatch.setattr(RecordingStorage, "_read_key", watched)
     handle = storage.open("r.bin", "rb")
     assert len(handle.read(10)) == 10
     if drop:
@@ -156,12 +253,7 @@ def test_write_memory_is_bounded_by_the_part_size(tmp_path):
 
 
 def test_part_size_grows_so_the_part_limit_holds_five_terabytes():
-    class S3LikeFile(StorageFile):
-        max_parts = 10_000
-        max_part_size = 5 * 1024**3
-
-    file = S3LikeFile.__new__(S3LikeFile)
-    sizes = [file.part_size_for(i, 5 * 1024**2) for i in range(10_000)]
+    sizes = [part_size_for(i, 5 * 1024**2, 10_000, 5 * 1024**3) for i in range(10_000)]
     assert sizes[0] == 5 * 1024**2
     assert max(sizes) <= 5 * 1024**3
     assert sum(sizes) >= 5 * 1000**4
@@ -174,7 +266,7 @@ def test_seek_reopens_the_range_stream(storage):
     assert handle.read(10) == data[:10]
     handle.seek(2_500_000)
     assert handle.read(10) == data[2_500_000:2_500_010]
-    assert handle.calls == ["_stat", "_read_stream", "_read_stream"]
+    assert storage.calls[-3:] == ["_stat_key", "_read_key", "_read_key"]
     handle.close()
 
 
@@ -245,5 +337,5 @@ def test_create_only_conflict_picks_the_next_name_and_replays(tmp_path):
     data = os.urandom(3000)
     name = storage.save("r.txt", File(OneShot(data)))
     assert name != "r.txt" and name.startswith("r_")
-    assert storage.open(name).read() == data
-    assert storage.open("r.txt").read() == b"the other writer"
+    assert storage.path_of(name).read_bytes() == data
+    assert storage.path_of("r.txt").read_bytes() == b"the other writer"

@@ -12,7 +12,8 @@ PUBLIC = {
     "storages.utils": ["setting", "clean_name", "safe_join", "get_available_overwrite_name"],
     "storages.errors": ["StorageError", "NotFound", "AlreadyExists", "AccessDenied"],
     "storages.base": ["BaseStorage"],
-    "storages.files": ["StorageFile", "UploadBody"],
+    "storages.files": ["StorageFile", "parse_mode"],
+    "storages.objects": ["ObjectInfo", "UploadTarget"],
     "storages.compress": ["GZIP_CONTENT_TYPES", "GzipCompressingReader"],
 }
 
@@ -27,7 +28,8 @@ def test_public_names(module):
 
 def test_importing_the_package_imports_no_cloud_sdk():
     code = (
-        "import sys, storages, storages.base, storages.files, storages.utils;"
+        "import sys, storages, storages.base, storages.files, storages.utils,"
+        " storages._object_store, storages._upload;"
         "sdks = {'boto3','botocore','azure','google','dropbox','paramiko','libcloud'};"
         "print(sorted(m for m in sys.modules if m.split('.')[0] in sdks))"
     )

@@ -7,7 +7,7 @@ import pickle
 import pytest
 from django.test import override_settings
 
-from storages import base
+from storages import _configurable
 from storages.errors import StorageError
 from tests.unit.sample import SampleStorage
 
@@ -50,7 +50,7 @@ def test_pickle_carries_no_secret_but_works_in_process():
 def test_pickle_in_another_process_reads_secrets_from_settings():
     storage = SampleStorage(access_key=SECRET)
     data = pickle.dumps(storage)
-    base._SECRET_VAULT.clear()  # what a fresh process sees
+    _configurable._SECRET_VAULT.clear()  # what a fresh process sees
     with override_settings(STOWAGE_KEY="other-process-key"):
         clone = pickle.loads(data)
         assert clone.access_key == "other-process-key"
@@ -66,6 +66,6 @@ def test_pickle_drops_clients():
 def test_error_messages_are_redacted():
     storage = SampleStorage(access_key=SECRET)
     with pytest.raises(StorageError) as info, storage.translating("x.txt"):
-        raise RuntimeError(f"auth failed for key {SECRET}")
+        raise ConnectionError(f"auth failed for key {SECRET}")
     assert SECRET not in str(info.value)
     assert "x.txt" in str(info.value)

@@ -1,4 +1,5 @@
-"""The settings of the Azure Blob Storage backend, and how they are checked and normalized."""
+"""The settings of the Azure Blob Storage backend, how they are checked and normalized, and
+the SDK clients they describe (the first layer of the Azure storage class)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
 
+from storages._object_store import ObjectStore
+from storages.deps import require
 from storages.settings import Setting
 
 __all__ = [
@@ -19,6 +22,8 @@ __all__ = [
 ]
 
 MiB = 1024 * 1024
+#: Chunk size of downloads unless ``AZURE_CLIENT_OPTIONS`` sets ``max_chunk_get_size``.
+DEFAULT_CHUNK_SIZE = 4 * MiB
 
 #: Keys of ``AZURE_OBJECT_PARAMETERS`` that become the blob's HTTP headers (``ContentSettings``).
 CONTENT_SETTINGS = frozenset(
@@ -51,8 +56,11 @@ def parse_connection_string(text: str) -> dict[str, str]:
     return pairs
 
 
-class AzureSettings:
-    """Declares every Azure Blob Storage setting; mixed into the storage class."""
+class AzureSettings(ObjectStore):
+    """Declares and validates every Azure setting and builds the SDK clients they describe."""
+
+    _connection: dict[str, str]
+    _container: Any
 
     account_name = Setting("AZURE_ACCOUNT_NAME", None, doc="Storage account name.")
     account_key = Setting(
@@ -129,8 +137,9 @@ class AzureSettings:
         deprecated="use AZURE_CUSTOM_DOMAIN for the host of generated URLs instead.",
     )
 
-    def _configure_azure(self: Any) -> None:
+    def _configure_azure(self) -> None:
         """Validate the settings; fill the account name and key from a connection string."""
+        self._container = None
         for attr in ("upload_max_conn", "timeout"):
             value = getattr(self, attr)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
@@ -167,7 +176,7 @@ class AzureSettings:
             self.custom_domain = domain.split("://", 1)[-1].strip("/")
         self._fill_from_connection_string()
 
-    def _checked_expiration(self: Any, value: Any, attr: str) -> int | None:
+    def _checked_expiration(self, value: Any, attr: str) -> int | None:
         if value is None:
             return None
         if isinstance(value, timedelta):
@@ -179,12 +188,12 @@ class AzureSettings:
             )
         return int(value)
 
-    def _fill_from_connection_string(self: Any) -> None:
+    def _fill_from_connection_string(self) -> None:
         """Take the account name and key of a connection string when not set on their own."""
         # Start from the configured values, so a changed connection string is followed.
         for attr in ("account_name", "account_key"):
             self._resolve(attr, warn=False)
-        self._connection: dict[str, str] = {}
+        self._connection = {}
         if self.connection_string:
             self._connection = parse_connection_string(self.connection_string)
             self.account_name = self.account_name or self._connection.get("accountname")
@@ -194,3 +203,78 @@ class AzureSettings:
             if not (self.account_key or self.sas_token or self.token_credential):
                 self.account_key = EMULATOR_KEY
         self.__dict__["_secret_cache"] = None  # the key may have changed: redact it too
+
+    def _container_name(self) -> str:
+        if not self.azure_container:
+            raise ImproperlyConfigured(
+                "AzureStorage needs a container: set AZURE_CONTAINER, or the 'azure_container' "
+                "option in STORAGES."
+            )
+        return str(self.azure_container)
+
+    def account_url(self) -> str:
+        """Return the blob service endpoint requests go to (without a connection string)."""
+        if self.is_emulated:
+            # The emulator serves accounts in the path; AZURE_CUSTOM_DOMAIN moves its host.
+            return f"http://{self.custom_domain or EMULATOR_HOST}/{self.account_name}"
+        if not self.account_name:
+            raise ImproperlyConfigured(
+                "AzureStorage needs an account: set AZURE_ACCOUNT_NAME (option 'account_name') "
+                "or AZURE_CONNECTION_STRING (option 'connection_string')."
+            )
+        scheme = "https" if self.azure_ssl else "http"
+        return f"{scheme}://{self.account_name}.blob.{self.endpoint_suffix}"
+
+    def _credential(self) -> Any:
+        """Return the credential of requests: account key, then SAS token, then token."""
+        if self.account_key and self.account_name:
+            return {"account_name": self.account_name, "account_key": self.account_key}
+        if self.sas_token:
+            return str(self.sas_token).lstrip("?")
+        return self.token_credential  # None: anonymous (a public container, read-only)
+
+    def client_kwargs(self) -> dict[str, Any]:
+        """Return the keyword arguments of ``BlobServiceClient`` (timeouts, sizes, options)."""
+        kwargs: dict[str, Any] = {
+            "connection_timeout": self.timeout,
+            "read_timeout": self.timeout,
+            "max_single_get_size": DEFAULT_CHUNK_SIZE,
+            "max_chunk_get_size": DEFAULT_CHUNK_SIZE,
+            "max_block_size": self.part_size,
+            "max_single_put_size": self.single_put_size,
+        }
+        if self.api_version:
+            kwargs["api_version"] = self.api_version
+        kwargs.update(self.client_options)
+        return kwargs
+
+    def make_client(self) -> Any:
+        """Return a new ``BlobServiceClient``; override to customize it."""
+        sdk = require("azure.storage.blob", "azure")
+        if self.connection_string:
+            credential = None
+            if self.token_credential is not None and not (
+                self._connection.get("accountkey") or self._connection.get("sharedaccesssignature")
+            ):
+                credential = self.token_credential
+            return sdk.BlobServiceClient.from_connection_string(
+                self.connection_string, credential=credential, **self.client_kwargs()
+            )
+        return sdk.BlobServiceClient(
+            self.account_url(), credential=self._credential(), **self.client_kwargs()
+        )
+
+    @property
+    def container_client(self) -> Any:
+        """Return the SDK's ``ContainerClient`` of the storage's container."""
+        client = self.client
+        container = self._container
+        if container is None or container._client_ref is not client:
+            container = client.get_container_client(self._container_name())
+            container._client_ref = client
+            self._container = container
+        return container
+
+    def _reset_clients(self) -> None:
+        super()._reset_clients()
+        self._container = None

@@ -19,6 +19,7 @@ from urllib.parse import quote, unquote, urlsplit
 from django.core.exceptions import ImproperlyConfigured
 
 from storages._signing import HmacSha256
+from storages.backends._azure_settings import AzureSettings, parse_connection_string
 from storages.deps import require
 
 __all__ = ["AzureUrls", "quote_blob_name"]
@@ -48,10 +49,10 @@ def _seconds(value: Any) -> int:
     return int(value)
 
 
-class AzureUrls:
-    """The URL methods of the Azure storage (a mixin: ``self`` is the storage)."""
+class AzureUrls(AzureSettings):
+    """The URL half of the Azure storage: plain and SAS-signed URLs."""
 
-    def _init_urls(self: Any) -> None:
+    def _init_urls(self) -> None:
         self._url_base: str | None = None
         self._delegation_key: Any = None
         self._delegation_lock = threading.Lock()
@@ -59,7 +60,7 @@ class AzureUrls:
         self._sas_learnable = True  # False once the SDK was seen to sign differently
 
     def url(
-        self: Any,
+        self,
         name: str,
         expire: int | timedelta | None = None,
         parameters: dict[str, Any] | None = None,
@@ -80,7 +81,7 @@ class AzureUrls:
         token = self._blob_sas(key, lifetime, dict(parameters or {}), mode)
         return f"{url}?{token}"
 
-    def _build_url_base(self: Any) -> str:
+    def _build_url_base(self) -> str:
         """Return ``scheme://host[/account]/container/`` of the URLs this storage generates."""
         container = quote(str(self._container_name()), safe="")
         if self.custom_domain and not self.is_emulated:
@@ -95,18 +96,16 @@ class AzureUrls:
         self._url_base = base
         return base
 
-    def _signing_identity(self: Any) -> tuple[str, str | None]:
+    def _signing_identity(self) -> tuple[str, str | None]:
         """Return the account name and the key that signs SAS tokens (None: no key)."""
         if self.custom_connection_string:
-            from storages.backends._azure_settings import parse_connection_string
-
             pairs = parse_connection_string(self.custom_connection_string)
             if pairs.get("accountkey"):
                 return pairs.get("accountname") or self.account_name, pairs["accountkey"]
         account = self.account_name or self.container_client.account_name
         return str(account), self.account_key or None
 
-    def _blob_sas(self: Any, key: str, lifetime: int, parameters: dict[str, Any], mode: str) -> str:
+    def _blob_sas(self, key: str, lifetime: int, parameters: dict[str, Any], mode: str) -> str:
         now = _now()
         expiry = now + timedelta(seconds=lifetime)
         account, account_key = self._signing_identity()
@@ -143,7 +142,7 @@ class AzureUrls:
                 self._sas_learnable = False
         return token
 
-    def _delegation_key_until(self: Any, expiry: datetime, now: datetime) -> Any:
+    def _delegation_key_until(self, expiry: datetime, now: datetime) -> Any:
         """Return a user-delegation key valid until ``expiry``, asking the service if needed."""
         longest = now + MAX_DELEGATION - timedelta(minutes=1)
         if expiry > longest:
@@ -156,9 +155,13 @@ class AzureUrls:
                 self._delegation_key = current
             return current
 
-    def get_user_delegation_key(self: Any, start: datetime, expiry: datetime) -> Any:
+    def get_user_delegation_key(self, start: datetime, expiry: datetime) -> Any:
         """Return a new user-delegation key from the service (one request; needs a token)."""
         return self.client.get_user_delegation_key(start, expiry, timeout=self.timeout)
+
+    def _reset_clients(self) -> None:
+        super()._reset_clients()
+        self._init_urls()
 
 
 #: The fields of a service SAS string-to-sign after the resource (account-key signing).

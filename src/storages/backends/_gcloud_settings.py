@@ -1,4 +1,5 @@
-"""The settings of the Google Cloud Storage backend, and how they are checked and normalized."""
+"""The settings of the Google Cloud Storage backend, how they are checked and normalized, and
+the client and bucket objects built from them (the first layer of the storage class)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,9 @@ from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
 
+from storages._object_store import ObjectStore
 from storages.compress import GZIP_CONTENT_TYPES
+from storages.deps import require
 from storages.settings import Setting
 
 __all__ = ["BLOB_PROPERTIES", "CHUNK_QUANTUM", "GoogleCloudSettings", "predefined_acl"]
@@ -73,8 +76,8 @@ def predefined_acl(value: Any, label: str) -> str | None:
     )
 
 
-class GoogleCloudSettings:
-    """Declares every Google Cloud Storage setting; mixed into the storage class."""
+class GoogleCloudSettings(ObjectStore):
+    """Declares and validates every Google Cloud Storage setting; builds the client."""
 
     bucket_name = Setting("GS_BUCKET_NAME", None, doc="Bucket holding the files.")
     project_id = Setting("GS_PROJECT_ID", None, doc="Project; None infers it from the environment.")
@@ -154,9 +157,12 @@ class GoogleCloudSettings:
         deprecated="object names are always UTF-8 in Google Cloud Storage; remove the setting.",
     )
 
-    def _configure_gcloud(self: Any) -> None:
+    def _configure(self) -> None:
         """Validate the settings and fold the legacy ones into their replacements."""
-        self.chunk_size = self._checked_chunk_size()
+        super()._configure()
+        self.part_size = self._checked_chunk_size()
+        # A body that fits in one chunk is one request: a resumable session costs two or more.
+        self.single_put_size = self.part_size
         self.default_acl = predefined_acl(self.default_acl, self.setting_label("default_acl"))
         self.auto_create_acl = predefined_acl(
             self.auto_create_acl, self.setting_label("auto_create_acl")
@@ -202,7 +208,7 @@ class GoogleCloudSettings:
                 "The 'client_options' option must be a dict or a ClientOptions object."
             )
 
-    def _checked_chunk_size(self: Any) -> int:
+    def _checked_chunk_size(self) -> int:
         size = self.blob_chunk_size
         if size is None:
             return DEFAULT_CHUNK_SIZE
@@ -218,7 +224,7 @@ class GoogleCloudSettings:
             )
         return int(size)
 
-    def _check_expiration(self: Any) -> None:
+    def _check_expiration(self) -> None:
         value = self.expiration
         label = self.setting_label("expiration")
         if isinstance(value, datetime):
@@ -233,3 +239,25 @@ class GoogleCloudSettings:
                 f"{label} must be between 1 second and 7 days (signed URLs live at most a "
                 f"week), not {value!r}."
             )
+
+    def make_client(self) -> Any:
+        """Return a new ``google.cloud.storage.Client``; override to customize the transport."""
+        gcs = require("google.cloud.storage", "google")
+        return gcs.Client(
+            project=self.project_id,
+            credentials=self.credentials,
+            client_options=self.client_options,
+        )
+
+    @property
+    def bucket(self) -> Any:
+        """Return this thread's google-cloud-storage ``Bucket``."""
+        client = self.client
+        cached = getattr(self._local, "bucket", None)
+        if cached is None or cached.client is not client:
+            cached = client.bucket(self.bucket_name)
+            self._local.bucket = cached
+        return cached
+
+    def _blob(self, key: str) -> Any:
+        return self.bucket.blob(key)

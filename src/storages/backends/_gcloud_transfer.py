@@ -74,39 +74,24 @@ class ResumableUpload:
         self.offset = 0
         self.finished = False
         self.resource: dict[str, Any] = {}
-        self.known_crc32c: str | None = None
         self._checksum = Checksum()
 
     def send(self, data: bytes, final: bool = False) -> None:
         """Upload the next chunk (a multiple of 256 KiB unless ``final``)."""
-        self._checksum.update(data)
-        view = memoryview(data)
-        self._transmit(len(data), final, lambda skip: data if not skip else bytes(view[skip:]))
-
-    def send_window(
-        self, source: Any, position: int, length: int, final: bool, crc32c: str
-    ) -> None:
-        """Upload ``length`` bytes read straight from the seekable ``source`` at ``position``.
-
-        Nothing is buffered: the HTTP layer reads the window in small blocks as it sends.
-        ``crc32c`` is the checksum of the whole object, computed beforehand.
-        """
-        self.known_crc32c = crc32c
-        self._transmit(length, final, lambda skip: _Window(source, position + skip, length - skip))
-
-    def _transmit(self, length: int, final: bool, body_from: Any) -> None:
         if self.finished:
             raise StorageError(f"{self.name}: the upload was already completed.")
+        self._checksum.update(data)
+        view = memoryview(data)
         start = self.offset
-        total = start + length
+        total = start + len(data)
         for _ in range(self.max_resends):
             headers = {"Content-Range": self._content_range(start, total, final)}
             if final:
                 # The service refuses to finalize an object whose bytes do not match.
-                headers["X-Goog-Hash"] = f"crc32c={self._crc32c()}"
-            response = self.session.put(
-                self.url, data=body_from(start - self.offset), headers=headers, timeout=TIMEOUT
-            )
+                headers["X-Goog-Hash"] = f"crc32c={self._checksum.b64digest()}"
+            skip = start - self.offset
+            body = data if not skip else bytes(view[skip:])
+            response = self.session.put(self.url, data=body, headers=headers, timeout=TIMEOUT)
             if final and response.status_code in (200, 201):
                 self.resource = response.json()
                 self.offset = total
@@ -128,9 +113,6 @@ class ResumableUpload:
             start = kept  # the service kept only part of the chunk: send the rest again
         raise StorageError(f"{self.name}: the service kept refusing part of a chunk.")
 
-    def _crc32c(self) -> str:
-        return self.known_crc32c or self._checksum.b64digest()
-
     @staticmethod
     def _content_range(start: int, total: int, final: bool) -> str:
         size = str(total) if final else "*"
@@ -138,15 +120,10 @@ class ResumableUpload:
             return f"bytes */{size}"
         return f"bytes {start}-{total - 1}/{size}"
 
-    def finish(self) -> None:
-        """Complete the upload when the last chunk sent was full-sized."""
-        if not self.finished:
-            self.send(b"", final=True)
-
     def _verify(self) -> None:
         stored_size = int(self.resource.get("size", -1))
         stored = self.resource.get("crc32c")
-        ours = self._crc32c()
+        ours = self._checksum.b64digest()
         if stored_size == self.offset and (stored is None or stored == ours):
             return
         generation = self.resource.get("generation")
@@ -164,36 +141,6 @@ class ResumableUpload:
         # Best effort: an abandoned session also expires on its own after a week.
         with contextlib.suppress(Exception):
             self.session.delete(self.url, timeout=TIMEOUT).close()
-
-
-class _Window:
-    """``length`` bytes of a seekable file from ``position``, as a sized request body."""
-
-    def __init__(self, source: Any, position: int, length: int) -> None:
-        self._source = source
-        self._position = position
-        self._left = length
-        self._length = length
-        self._sought = False
-
-    def __len__(self) -> int:
-        # requests sends Content-Length from this and streams the body with read().
-        return self._length
-
-    def read(self, n: int = -1) -> bytes:
-        """Return up to ``n`` bytes of the window."""
-        if not self._sought:
-            self._source.seek(self._position)  # positioned when the request starts sending
-            self._sought = True
-        if n is None or n < 0 or n > self._left:
-            n = self._left
-        data = self._source.read(n) if n else b""
-        if isinstance(data, str):
-            data = data.encode("utf-8")
-        if n and not data:
-            raise StorageError("the file being uploaded became shorter during the upload")
-        self._left -= len(data)
-        return bytes(data)
 
 
 class DownloadStream:

@@ -20,7 +20,7 @@ from urllib.parse import quote, urlsplit
 
 from django.core.exceptions import ImproperlyConfigured
 
-from storages.backends._gcloud_settings import predefined_acl
+from storages.backends._gcloud_settings import GoogleCloudSettings, predefined_acl
 from storages.deps import require
 
 __all__ = [
@@ -181,33 +181,46 @@ class IamBlobSigner:
         return base64.b64decode(response.json()["signedBlob"])
 
 
-class GoogleCloudUrls:
-    """The URL methods of the Google Cloud storage (a mixin: ``self`` is the storage)."""
+class GoogleCloudUrls(GoogleCloudSettings):
+    """The URL half of the Google Cloud storage: public and signed URLs, the API endpoint."""
 
-    def url(self: Any, name: str, parameters: dict[str, Any] | None = None) -> str:
+    _endpoint: str | None = None
+
+    def _api_endpoint(self) -> str:
+        """Return the client's API endpoint (``https://storage.googleapis.com`` by default)."""
+        endpoint = self._endpoint
+        if endpoint is None:
+            endpoint = self._endpoint = str(self.client.api_endpoint).rstrip("/")
+        return endpoint
+
+    def _reset_clients(self) -> None:
+        super()._reset_clients()
+        self._endpoint = None
+
+    def url(self, name: str, parameters: dict[str, Any] | None = None) -> str:
         """Return a URL for ``name``: public, or V4-signed for ``GS_EXPIRATION``, per settings."""
         key = self._key(name)
         params = dict(parameters or {})
         acl = self.get_object_parameters(self._name(key)).get("acl")
         acl = predefined_acl(acl, "the 'acl' object parameter") or self.default_acl
         if acl == "publicRead" or not self.querystring_auth:
-            return str(self._public_url(key))
+            return self._public_url(key)
         if set(params) <= _FAST_URL_PARAMETERS and params.get("version", "v4") == "v4":
             now = _now()
             # A bad lifetime is the caller's ValueError, not a service failure.
             expires = expiration_seconds(params.get("expiration", self.expiration), now)
             with self.translating(name):
-                return str(self._fast_signed_url(key, params, expires, now))
+                return self._fast_signed_url(key, params, expires, now)
         with self.translating(name):
-            return str(self._library_signed_url(key, params))
+            return self._library_signed_url(key, params)
 
-    def _public_url(self: Any, key: str) -> str:
+    def _public_url(self, key: str) -> str:
         if self.custom_endpoint:
             return f"{self.custom_endpoint}/{quote_name(key)}"
         return f"{self._api_endpoint()}/{self.bucket_name}/{quote_name(key)}"
 
     def _fast_signed_url(
-        self: Any, key: str, params: dict[str, Any], expires: int, now: datetime
+        self, key: str, params: dict[str, Any], expires: int, now: datetime
     ) -> str:
         signer: V4Signer = self._signer()
         headers = dict(params.get("headers") or {})
@@ -234,10 +247,10 @@ class GoogleCloudUrls:
             now=now,
         )
 
-    def _signing_credentials(self: Any) -> Any:
+    def _signing_credentials(self) -> Any:
         return self.credentials or self.client._credentials
 
-    def _signer(self: Any) -> V4Signer:
+    def _signer(self) -> V4Signer:
         # Cached per thread (the IAM signer holds an HTTP session); reset with the clients.
         signer: V4Signer | None = getattr(self._local, "signer", None)
         if signer is not None:
@@ -261,7 +274,7 @@ class GoogleCloudUrls:
         self._local.signer = signer
         return signer
 
-    def _service_account_email(self: Any) -> str:
+    def _service_account_email(self) -> str:
         if self.sa_email:
             return str(self.sa_email)
         credentials = self._signing_credentials()
@@ -278,14 +291,14 @@ class GoogleCloudUrls:
             )
         return str(email)
 
-    def _iam_session(self: Any) -> Any:
+    def _iam_session(self) -> Any:
         """Return the authorized HTTP session that calls the IAM signBlob API."""
         auth = require("google.auth.credentials", "google")
         transport = require("google.auth.transport.requests", "google")
         credentials = auth.with_scopes_if_required(self._signing_credentials(), [_IAM_SCOPE])
         return transport.AuthorizedSession(credentials)
 
-    def _library_signed_url(self: Any, key: str, params: dict[str, Any]) -> str:
+    def _library_signed_url(self, key: str, params: dict[str, Any]) -> str:
         options: dict[str, Any] = {"version": "v4", "expiration": self.expiration, **params}
         routing = ("api_access_endpoint", "bucket_bound_hostname", "virtual_hosted_style")
         if self.custom_endpoint and not any(k in options for k in routing):

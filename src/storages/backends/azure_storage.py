@@ -1,12 +1,13 @@
 """Azure Blob Storage (``storages.backends.azure_storage.AzureStorage``).
 
-Settings are declared in :mod:`storages.backends._azure_settings` and URLs are built in
-:mod:`storages.backends._azure_urls`. This module maps the storage hooks onto
+Settings and clients are declared in :mod:`storages.backends._azure_settings`, URLs are built in
+:mod:`storages.backends._azure_urls` and streamed reads live in
+:mod:`storages.backends._azure_reads`. This module maps the core's primitives onto
 ``azure-storage-blob`` (v12) calls:
 
 * a body that fits in one block is one ``Put Blob``; a larger one is staged block by block
-  (``stage_block``, ``AZURE_UPLOAD_MAX_CONN`` blocks at a time) and committed with
-  ``commit_block_list``, so memory stays at a few blocks whatever the size;
+  (``stage_block``, ``AZURE_UPLOAD_MAX_CONN`` blocks at a time, driven by the core's part
+  writer) and committed with ``commit_block_list``;
 * with overwriting off, the final request carries ``If-None-Match: *``: the service refuses it
   when the name is taken, and the core picks the next free name;
 * reads are ranged downloads pinned to the ETag seen when the file was opened.
@@ -15,29 +16,20 @@ Settings are declared in :mod:`storages.backends._azure_settings` and URLs are b
 from __future__ import annotations
 
 import base64
-import mimetypes
 import uuid
-from collections import deque
-from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager
-from datetime import datetime
 from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured, SuspiciousFileOperation
 from django.core.files.storage import Storage
 
 from storages import names
-from storages.backends._azure_settings import (
-    CONTENT_SETTINGS,
-    EMULATOR_HOST,
-    AzureSettings,
-)
+from storages.backends._azure_reads import pinned_reader, status_code
+from storages.backends._azure_settings import CONTENT_SETTINGS, DEFAULT_CHUNK_SIZE
 from storages.backends._azure_urls import AzureUrls
-from storages.base import BaseStorage
 from storages.deps import require
-from storages.errors import AccessDenied, AlreadyExists, NotFound, StorageError
-from storages.files import StorageFile, UploadBody, read_full
+from storages.errors import AccessDenied, AlreadyExists, NotFound
+from storages.files import StorageFile
+from storages.objects import ObjectInfo, UploadTarget
 
 __all__ = ["AzureStorage", "AzureStorageFile", "InvalidBlobName"]
 
@@ -48,11 +40,8 @@ MAX_SLASHES = 256
 #: A block blob has at most 50,000 blocks of at most 4000 MiB each.
 MAX_BLOCKS = 50_000
 MAX_BLOCK_SIZE = 4000 * MiB
-#: Block size of uploads and chunk size of downloads unless ``AZURE_CLIENT_OPTIONS`` sets
-#: ``max_block_size`` / ``max_single_put_size`` / ``max_chunk_get_size``.
+#: Block size of uploads unless ``AZURE_CLIENT_OPTIONS`` sets ``max_block_size``.
 DEFAULT_BLOCK_SIZE = 4 * MiB
-#: Ranges a streamed read fetches in parallel, ahead of the one being read.
-READ_AHEAD = 2
 #: Characters ``get_alternative_name`` adds to a taken name ("_" and 7 random characters).
 ALTERNATIVE_SUFFIX = 8
 
@@ -64,112 +53,21 @@ class InvalidBlobName(SuspiciousFileOperation, ValueError):
     """
 
 
-def _status(exc: BaseException) -> int | None:
-    if not type(exc).__module__.startswith("azure."):
-        return None
-    code = getattr(exc, "status_code", None)
-    return code if isinstance(code, int) else None
-
-
 def _named(*class_names: str) -> Any:
-    def match(exc: BaseException) -> bool:
-        return any(
-            k.__name__ in class_names and k.__module__.startswith("azure.")
-            for k in type(exc).__mro__
-        )
-
-    return match
-
-
-def block_size_for(index: int, base: int) -> int:
-    """Return the size of block ``index`` (from 0): it doubles every 5,000 blocks, so a blob
-    of unknown size can grow far beyond ``base`` x 50,000 bytes."""
-    return min(base << min(index // (MAX_BLOCKS // 10), 20), MAX_BLOCK_SIZE)
-
-
-class _PrefetchedRanges:
-    """The chunks of a blob from ``start`` to ``end``, in order, the next ones fetched ahead.
-
-    One request per chunk costs the service's per-request latency every few MiB; fetching
-    ``READ_AHEAD`` chunks in parallel hides it. Memory stays at ``READ_AHEAD + 1`` chunks.
-    """
-
-    def __init__(
-        self, fetch: Callable[[int, int], bytes], start: int, end: int, chunk: int
-    ) -> None:
-        self._fetch = fetch
-        self._next = start
-        self._end = end
-        self._chunk = chunk
-        self._pending: deque[Future[bytes]] = deque()
-        self._pool: ThreadPoolExecutor | None = None
-
-    def __iter__(self) -> Iterator[bytes]:
-        return self
-
-    def __next__(self) -> bytes:
-        if self._pool is None:
-            if self._next >= self._end:
-                raise StopIteration
-            if self._end - self._next <= self._chunk:  # one request: no thread needed
-                data = self._fetch(self._next, self._end - self._next)
-                self._next = self._end
-                return data
-            self._pool = ThreadPoolExecutor(READ_AHEAD, thread_name_prefix="stowage-azure-read")
-        while len(self._pending) < READ_AHEAD and self._next < self._end:
-            length = min(self._chunk, self._end - self._next)
-            self._pending.append(self._pool.submit(self._fetch, self._next, length))
-            self._next += length
-        if not self._pending:
-            self.close()
-            raise StopIteration
-        return self._pending.popleft().result()
-
-    def close(self) -> None:
-        """Drop the chunks fetched ahead and stop the fetching threads."""
-        for future in self._pending:
-            future.cancel()
-        self._pending.clear()
-        self._next = self._end
-        if self._pool is not None:
-            self._pool.shutdown(wait=False)
-
-
-class _ChunkReader:
-    """``read(n)`` over the chunks of a ranged download (at most one chunk in memory)."""
-
-    def __init__(self, chunks: Iterator[bytes]) -> None:
-        self._chunks = chunks
-        self._buffer = memoryview(b"")
-
-    def read(self, n: int = -1) -> bytes:
-        if not self._buffer:
-            chunk = next(self._chunks, b"")
-            if not chunk:
-                return b""
-            self._buffer = memoryview(chunk)
-        if n < 0 or n >= len(self._buffer):
-            data, self._buffer = bytes(self._buffer), memoryview(b"")
-            return data
-        data = bytes(self._buffer[:n])
-        self._buffer = self._buffer[n:]
-        return data
-
-    def close(self) -> None:
-        self._buffer = memoryview(b"")
-        close = getattr(self._chunks, "close", None)
-        if close is not None:
-            close()
+    return lambda exc: any(k.__name__ in class_names for k in type(exc).__mro__)
 
 
 class _BlockUpload:
     """The blocks of one upload: ids are unique to it, so two uploads of one name never mix."""
 
-    def __init__(self, blob: Any) -> None:
+    def __init__(self, blob: Any, content: dict[str, Any]) -> None:
         self.blob = blob
+        #: The ``content_settings`` and ``metadata`` of the commit, decided before any block.
+        self.content = content
         self._prefix = uuid.uuid4().hex
 
     def block_id(self, number: int) -> str:
+        """Return the id of block ``number`` of this upload."""
         # Every id of a blob must have the same length: 32 + 6 characters, base64-encoded.
         return base64.b64encode(f"{self._prefix}{number:06d}".encode("ascii")).decode("ascii")
 
@@ -178,85 +76,29 @@ class AzureStorageFile(StorageFile):
     """A blob opened for reading (ranged streaming) or writing (staged blocks)."""
 
     _storage: AzureStorage
-    max_parts = MAX_BLOCKS
-    max_part_size = MAX_BLOCK_SIZE
-
-    def __init__(self, name: str, mode: str, storage: AzureStorage) -> None:
-        self._properties: Any = None
-        super().__init__(
-            storage,
-            storage._key(name),
-            names.normalize_name(name),
-            mode,
-            part_size=storage.block_size,
-        )
 
     @property
     def blob(self) -> Any:
         """Return the SDK's ``BlobClient`` of this file."""
         return self._storage._blob(self._key)
 
-    def _stat(self) -> int:
-        self._properties = self.blob.get_blob_properties(timeout=self._storage.timeout)
-        return int(self._properties.size or 0)
 
-    def _read_stream(self, start: int) -> Any:
-        sdk_core = require("azure.core", "azure")
-        size = int(self._properties.size or 0)
-        blob = self.blob
-        etag = self._properties.etag
-        timeout = self._storage.timeout
-
-        def fetch(offset: int, length: int) -> bytes:
-            try:
-                # Pinned to the version _stat() saw: a later range never mixes two versions.
-                downloader = blob.download_blob(
-                    offset=offset,
-                    length=length,
-                    etag=etag,
-                    match_condition=sdk_core.MatchConditions.IfNotModified,
-                    max_concurrency=1,
-                    timeout=timeout,
-                )
-                return bytes(downloader.readall())
-            except Exception as exc:
-                if _status(exc) in (404, 412):
-                    raise StorageError(
-                        f"{self.name} was replaced or deleted while it was being read."
-                    ) from exc
-                raise
-
-        return _ChunkReader(_PrefetchedRanges(fetch, start, size, self._storage.read_chunk_size))
-
-    def _put(self, data: bytes) -> None:
-        self._storage._put_blob(self._key, data, None, overwrite=True)
-
-    def _begin_upload(self) -> Any:
-        self._storage._check_writable(self._key)
-        return _BlockUpload(self.blob)
-
-    def _upload_part(self, state: Any, number: int, data: bytes) -> Any:
-        block_id = state.block_id(number)
-        self._storage._stage(state.blob, block_id, data)
-        return block_id
-
-    def _complete_upload(self, state: Any, parts: list[Any]) -> None:
-        self._storage._commit(state.blob, self._key, parts, None, overwrite=True)
-
-    def _abort_upload(self, state: Any) -> None:
-        """Nothing to do: the service discards uncommitted blocks within a week."""
-
-
-class AzureStorage(AzureSettings, AzureUrls, BaseStorage):
+class AzureStorage(AzureUrls):
     """Store files as block blobs in one Azure Storage container."""
 
     file_class = AzureStorageFile
     # The SDK's clients are thread-safe: one client (and connection pool) per storage.
     client_per_thread = False
+    knows_created = True
     #: Blobs per list request (None: the service's default of 5000).
     list_page_size: int | None = None
-    #: The service's limit on blob names; in characters here (see ``_check_key_length``).
+    #: The service's limit on blob names, in characters (``_key_problem`` counts characters:
+    #: Azure does, so the core's byte count would refuse valid names).
     max_key_bytes = MAX_NAME_LENGTH
+    name_error = InvalidBlobName
+    max_parts = MAX_BLOCKS
+    max_part_size = MAX_BLOCK_SIZE
+    sdk_packages = frozenset({"azure"})
     derived_attrs = frozenset(
         {
             "_connection",
@@ -266,89 +108,28 @@ class AzureStorage(AzureSettings, AzureUrls, BaseStorage):
             "_sas_template",
             "_sas_learnable",
             "_container",
-            "block_size",
-            "single_put_size",
             "read_chunk_size",
         }
     )
     error_rules = (
         (_named("ResourceNotFoundError"), NotFound),
         (_named("ResourceExistsError"), AlreadyExists),
+        # Only create-only writes send a condition through this table (a pinned read turns its
+        # own 412 into a StorageError), so a failed condition means the name is taken.
+        (lambda exc: status_code(exc) == 412, AlreadyExists),
         (_named("ClientAuthenticationError"), AccessDenied),
-        (lambda exc: _status(exc) in (401, 403), AccessDenied),
+        (lambda exc: status_code(exc) in (401, 403), AccessDenied),
     )
 
     def _configure(self) -> None:
         super()._configure()
         self._configure_azure()
-        self._init_urls()
-        self._container: Any = None
         options = self.client_options
-        self.block_size = int(options.get("max_block_size") or DEFAULT_BLOCK_SIZE)
-        self.single_put_size = int(options.get("max_single_put_size") or self.block_size)
-        self.read_chunk_size = int(options.get("max_chunk_get_size") or DEFAULT_BLOCK_SIZE)
-
-    # -- clients ---------------------------------------------------------------------------
-
-    def _container_name(self) -> str:
-        if not self.azure_container:
-            raise ImproperlyConfigured(
-                "AzureStorage needs a container: set AZURE_CONTAINER, or the 'azure_container' "
-                "option in STORAGES."
-            )
-        return str(self.azure_container)
-
-    def account_url(self) -> str:
-        """Return the blob service endpoint requests go to (without a connection string)."""
-        if self.is_emulated:
-            # The emulator serves accounts in the path; AZURE_CUSTOM_DOMAIN moves its host.
-            return f"http://{self.custom_domain or EMULATOR_HOST}/{self.account_name}"
-        if not self.account_name:
-            raise ImproperlyConfigured(
-                "AzureStorage needs an account: set AZURE_ACCOUNT_NAME (option 'account_name') "
-                "or AZURE_CONNECTION_STRING (option 'connection_string')."
-            )
-        scheme = "https" if self.azure_ssl else "http"
-        return f"{scheme}://{self.account_name}.blob.{self.endpoint_suffix}"
-
-    def _credential(self) -> Any:
-        """Return the credential of requests: account key, then SAS token, then token."""
-        if self.account_key and self.account_name:
-            return {"account_name": self.account_name, "account_key": self.account_key}
-        if self.sas_token:
-            return str(self.sas_token).lstrip("?")
-        return self.token_credential  # None: anonymous (a public container, read-only)
-
-    def client_kwargs(self) -> dict[str, Any]:
-        """Return the keyword arguments of ``BlobServiceClient`` (timeouts, sizes, options)."""
-        kwargs: dict[str, Any] = {
-            "connection_timeout": self.timeout,
-            "read_timeout": self.timeout,
-            "max_single_get_size": DEFAULT_BLOCK_SIZE,
-            "max_chunk_get_size": DEFAULT_BLOCK_SIZE,
-            "max_block_size": self.block_size,
-            "max_single_put_size": self.single_put_size,
-        }
-        if self.api_version:
-            kwargs["api_version"] = self.api_version
-        kwargs.update(self.client_options)
-        return kwargs
-
-    def make_client(self) -> Any:
-        """Return a new ``BlobServiceClient``; override to customize it."""
-        sdk = require("azure.storage.blob", "azure")
-        if self.connection_string:
-            credential = None
-            if self.token_credential is not None and not (
-                self._connection.get("accountkey") or self._connection.get("sharedaccesssignature")
-            ):
-                credential = self.token_credential
-            return sdk.BlobServiceClient.from_connection_string(
-                self.connection_string, credential=credential, **self.client_kwargs()
-            )
-        return sdk.BlobServiceClient(
-            self.account_url(), credential=self._credential(), **self.client_kwargs()
-        )
+        self.part_size = int(options.get("max_block_size") or DEFAULT_BLOCK_SIZE)
+        self.single_put_size = int(options.get("max_single_put_size") or self.part_size)
+        self.upload_concurrency = self.upload_max_conn
+        self.read_chunk_size = int(options.get("max_chunk_get_size") or DEFAULT_CHUNK_SIZE)
+        self._init_urls()
 
     def _connect(self) -> Any:
         self._container_name()
@@ -357,48 +138,23 @@ class AzureStorage(AzureSettings, AzureUrls, BaseStorage):
     def _disconnect(self, client: Any) -> None:
         client.close()
 
-    def _reset_clients(self) -> None:
-        super()._reset_clients()
-        self._container = None
-        self._init_urls()
-
-    @property
-    def container_client(self) -> Any:
-        """Return the SDK's ``ContainerClient`` of the storage's container."""
-        client = self.client
-        container = self._container
-        if container is None or container._client_ref is not client:
-            container = client.get_container_client(self._container_name())
-            container._client_ref = client
-            self._container = container
-        return container
-
     def _blob(self, key: str) -> Any:
         return self.container_client.get_blob_client(key)
 
-    # -- names -----------------------------------------------------------------------------
-
-    def _key(self, name: object) -> str:
-        key = super()._key(name)
-        self._check_key_length(key)
-        return key
-
-    def _check_key_length(self, key: str) -> None:
+    def _key_problem(self, key: str, writing: bool) -> str | None:
         # Azure counts characters, not bytes: the core's byte check would refuse valid names.
         if len(key) > MAX_NAME_LENGTH or key.count("/") > MAX_SLASHES:
-            raise InvalidBlobName(
-                f"The name {key[:40]!r}... has {len(key)} characters and {key.count('/')} "
-                f"slashes with its location; AzureStorage allows {MAX_NAME_LENGTH} characters "
-                f"and {MAX_SLASHES} slashes. Give the file field a max_length (see "
-                "get_name_max_len()) so Django shortens names, or use shorter names."
+            return (
+                f"has {len(key)} characters and {key.count('/')} slashes with its location; "
+                f"AzureStorage allows {MAX_NAME_LENGTH} characters and {MAX_SLASHES} slashes "
+                "(see get_name_max_len())"
             )
-
-    def _check_writable(self, key: str) -> None:
-        if not key or key.endswith("."):
-            raise InvalidBlobName(
-                f"Azure blob names cannot be empty or end with a dot: {key!r}. "
-                "storage.get_valid_name() gives a name Azure accepts."
+        if writing and (not key or key.endswith(".")):
+            return (
+                "is empty or ends with a dot, which Azure blob names cannot "
+                "(storage.get_valid_name() gives a name Azure accepts)"
             )
+        return None
 
     def get_valid_name(self, name: str) -> str:
         """Return ``name`` cleaned for Azure: Django's rules per path segment, no final dot."""
@@ -418,149 +174,79 @@ class AzureStorage(AzureSettings, AzureUrls, BaseStorage):
             longest -= ALTERNATIVE_SUFFIX
         return longest
 
-    # -- uploads ---------------------------------------------------------------------------
-
-    def get_object_parameters(self, name: str) -> dict[str, Any]:
-        """Return the content settings (and ``metadata``) of a new blob; override to vary."""
-        return dict(self.object_parameters)
-
-    def _content(self, key: str, content_type: str | None) -> tuple[Any, dict[str, str] | None]:
-        """Return the ``ContentSettings`` and metadata of a new blob at ``key``."""
-        sdk = require("azure.storage.blob", "azure")
-        name = self._name(key)
-        params = self.get_object_parameters(name)
+    def _content(self, target: UploadTarget) -> dict[str, Any]:
+        """Return the ``content_settings`` and ``metadata`` arguments of a new blob."""
+        params = dict(target.params)
         metadata = params.pop("metadata", None)
-        unknown = set(params) - CONTENT_SETTINGS
+        unknown = sorted(set(params) - CONTENT_SETTINGS)
         if unknown:
-            raise ImproperlyConfigured(f"Unknown object parameter(s): {', '.join(sorted(unknown))}")
-        guessed, encoding = mimetypes.guess_type(name)
-        settings: dict[str, Any] = {
-            "content_type": content_type or guessed or self.default_content_type
-        }
-        if encoding:
-            settings["content_encoding"] = encoding
-        if self.cache_control:
-            settings["cache_control"] = self.cache_control
-        settings.update(params)
-        return sdk.ContentSettings(**settings), metadata
+            # get_object_parameters() may be overridden: its keys are checked here, not at setup.
+            raise ImproperlyConfigured(f"Unknown object parameter(s): {', '.join(unknown)}")
+        sdk = require("azure.storage.blob", "azure")
+        settings = sdk.ContentSettings(
+            **{"cache_control": self.cache_control, **params},
+            content_type=target.content_type,
+            content_encoding=target.content_encoding,
+        )
+        return {"content_settings": settings, "metadata": metadata}
 
-    def _put_blob(self, key: str, data: bytes, content_type: str | None, overwrite: bool) -> None:
-        self._check_writable(key)
-        settings, metadata = self._content(key, content_type)
-        with self._create_only(key, overwrite):
-            self._blob(key).upload_blob(
-                data,
-                length=len(data),
-                overwrite=overwrite,
-                content_settings=settings,
-                metadata=metadata,
-                max_concurrency=1,
-                timeout=self.timeout,
-            )
+    def _stat_key(self, key: str) -> ObjectInfo:
+        props = self._blob(key).get_blob_properties(timeout=self.timeout)
+        content = props.content_settings
+        return ObjectInfo(
+            size=int(props.size or 0),
+            modified=props.last_modified,
+            created=props.creation_time,
+            etag=props.etag,
+            content_type=content.content_type,
+            content_encoding=content.content_encoding,
+            version=props.etag,
+            raw=props,
+        )
 
-    def _stage(self, blob: Any, block_id: str, data: bytes) -> None:
-        blob.stage_block(block_id, data, length=len(data), timeout=self.timeout)
+    def _read_key(self, key: str, info: ObjectInfo, start: int) -> Any:
+        blob = self._blob(key)
+        name = self._name(key)
+        return pinned_reader(
+            blob, info.version, start, info.size, self.read_chunk_size, self.timeout, name
+        )
 
-    def _commit(
-        self, blob: Any, key: str, block_ids: list[str], content_type: str | None, overwrite: bool
-    ) -> None:
-        sdk_core = require("azure.core", "azure")
-        settings, metadata = self._content(key, content_type)
-        condition = {} if overwrite else {"match_condition": sdk_core.MatchConditions.IfMissing}
-        with self._create_only(key, overwrite):
-            blob.commit_block_list(
-                block_ids,
-                content_settings=settings,
-                metadata=metadata,
-                timeout=self.timeout,
-                **condition,
-            )
+    def _put_key(self, target: UploadTarget, data: bytes) -> None:
+        # With overwrite False the SDK sends If-None-Match: * (create-only).
+        self._blob(target.key).upload_blob(
+            data,
+            length=len(data),
+            overwrite=target.overwrite,
+            max_concurrency=1,
+            timeout=self.timeout,
+            **self._content(target),
+        )
 
-    @contextmanager
-    def _create_only(self, key: str, overwrite: bool) -> Iterator[None]:
-        """Turn the service's "condition not met" (412) into ``AlreadyExists`` for a
-        create-only write (the service may answer 412 rather than 409)."""
-        try:
-            yield
-        except Exception as exc:
-            if not overwrite and _status(exc) == 412:
-                raise AlreadyExists(f"{self._name(key)} already exists.") from exc
-            raise
+    def _begin_upload(self, target: UploadTarget) -> _BlockUpload:
+        return _BlockUpload(self._blob(target.key), self._content(target))
 
-    def _write(self, key: str, body: UploadBody, overwrite: bool) -> None:
-        self._check_writable(key)
-        first = read_full(body, self.single_put_size)
-        following = read_full(body, self.block_size) if len(first) == self.single_put_size else b""
-        if not following:
-            self._put_blob(key, first, body.content_type, overwrite)
-            return
-        upload = _BlockUpload(self._blob(key))
+    def _upload_part(
+        self, target: UploadTarget, state: Any, number: int, data: bytes, last: bool
+    ) -> str:
+        block_id = state.block_id(number)
+        state.blob.stage_block(block_id, data, length=len(data), timeout=self.timeout)
+        return str(block_id)
 
-        def pieces() -> Iterator[bytes]:
-            view = memoryview(first)
-            while view:
-                yield bytes(view[: self.block_size])
-                view = view[self.block_size :]
-            yield following
-            index = 1
-            while data := read_full(body, block_size_for(index, self.block_size)):
-                yield data
-                index += 1
+    def _complete_upload(self, target: UploadTarget, state: Any, parts: list[Any]) -> None:
+        condition: dict[str, Any] = {}
+        if not target.overwrite:
+            sdk_core = require("azure.core", "azure")
+            condition["match_condition"] = sdk_core.MatchConditions.IfMissing
+        state.blob.commit_block_list(parts, timeout=self.timeout, **state.content, **condition)
 
-        block_ids = self._stage_all(upload, pieces())
-        self._commit(upload.blob, key, block_ids, body.content_type, overwrite)
-
-    def _stage_all(self, upload: _BlockUpload, pieces: Iterator[bytes]) -> list[str]:
-        """Stage every piece as a block, ``upload_max_conn`` at a time; return the ids."""
-        block_ids: list[str] = []
-        workers = self.upload_max_conn
-        if workers <= 1:
-            for number, data in enumerate(pieces, 1):
-                block_ids.append(upload.block_id(number))
-                self._stage(upload.blob, block_ids[-1], data)
-            return block_ids
-        pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="azure-upload")
-        in_flight: deque[Future[None]] = deque()
-        try:
-            for number, data in enumerate(pieces, 1):
-                block_ids.append(upload.block_id(number))
-                in_flight.append(pool.submit(self._stage, upload.blob, block_ids[-1], data))
-                del data  # only the pool holds the block now
-                # Memory stays at ``workers`` blocks in flight plus the one being read.
-                while len(in_flight) >= workers:
-                    in_flight.popleft().result()
-            while in_flight:
-                in_flight.popleft().result()
-        finally:
-            pool.shutdown(wait=True, cancel_futures=True)
-        return block_ids
-
-    # -- other storage hooks ---------------------------------------------------------------
-
-    def _open_key(self, key: str, name: str, mode: str) -> AzureStorageFile:
-        if any(flag in mode for flag in "wax+"):
-            self._check_writable(key)
-        return self.file_class(name, mode, self)
-
-    def _exists_key(self, key: str) -> bool:
-        if not key:
-            return bool(self.container_client.exists(timeout=self.timeout))
-        return bool(self._blob(key).exists(timeout=self.timeout))
+    def _abort_upload(self, target: UploadTarget, state: Any) -> None:
+        """Nothing to do: the service discards uncommitted blocks within a week."""
 
     def _delete_key(self, key: str) -> None:
         self._blob(key).delete_blob(timeout=self.timeout)
 
-    def _properties(self, key: str) -> Any:
-        return self._blob(key).get_blob_properties(timeout=self.timeout)
-
-    def _size_key(self, key: str) -> int:
-        return int(self._properties(key).size or 0)
-
-    def _modified_key(self, key: str) -> datetime:
-        return self._properties(key).last_modified  # type: ignore[no-any-return]
-
-    def _created_key(self, key: str) -> datetime:
-        return self._properties(key).creation_time  # type: ignore[no-any-return]
+    def _root_exists(self) -> bool:
+        return bool(self.container_client.exists(timeout=self.timeout))
 
     def _listdir_key(self, prefix: str) -> tuple[list[str], list[str]]:
         dirs: list[str] = []

@@ -1,46 +1,40 @@
 """Google Cloud Storage (``storages.backends.gcloud.GoogleCloudStorage``).
 
-Settings are declared in :mod:`storages.backends._gcloud_settings`, streaming transfers live in
-:mod:`storages.backends._gcloud_transfer` and URL signing in :mod:`storages.backends._gcloud_urls`.
-This module maps the storage hooks onto google-cloud-storage calls.
+Settings are declared in :mod:`storages.backends._gcloud_settings`, URLs are built in
+:mod:`storages.backends._gcloud_urls` and the streaming transfers live in
+:mod:`storages.backends._gcloud_transfer`. This module maps the core's primitives onto
+google-cloud-storage calls: one ``upload_from_string`` for a body that fits in one chunk, else a
+resumable upload session fed one chunk per part, the last one marked final. With overwriting off
+both carry ``ifGenerationMatch=0``, so the service refuses them when the name is taken. Reads
+are streaming GETs pinned to the generation the file was opened with and verified against the
+stored checksum.
 """
 
 from __future__ import annotations
 
-import mimetypes
-from datetime import datetime
+import dataclasses
 from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
 
-from storages.backends._gcloud_settings import BLOB_PROPERTIES, GoogleCloudSettings, predefined_acl
-from storages.backends._gcloud_transfer import (
-    Checksum,
-    ResumableUpload,
-    media_url,
-    open_download,
-)
+from storages.backends._gcloud_settings import BLOB_PROPERTIES, predefined_acl
+from storages.backends._gcloud_transfer import Checksum, ResumableUpload, media_url, open_download
 from storages.backends._gcloud_urls import GoogleCloudUrls
-from storages.base import BaseStorage
-from storages.compress import GzipCompressingReader, gunzip_reader, should_gzip
 from storages.deps import require
 from storages.errors import AccessDenied, AlreadyExists, NotFound, StorageError
-from storages.files import StorageFile, UploadBody, read_full
-from storages.names import normalize_name
+from storages.files import StorageFile
+from storages.objects import ObjectInfo, UploadTarget
 
 __all__ = ["GoogleCloudFile", "GoogleCloudStorage"]
 
-MiB = 1024 * 1024
-#: Largest request of an upload read straight from a file (google-cloud-storage's default
-#: chunk size; a multiple of 256 KiB).
-STREAM_REQUEST_SIZE = 100 * MiB
-
 
 def http_status(exc: BaseException) -> int | None:
-    """Return the HTTP status a google-api-core exception carries, if any."""
+    """Return the HTTP status a google-api-core (or resumable-media) exception carries."""
     if not type(exc).__module__.startswith("google."):
         return None
     code = getattr(exc, "code", None)
+    if not isinstance(code, int):
+        code = getattr(getattr(exc, "response", None), "status_code", None)
     return code if isinstance(code, int) else None
 
 
@@ -53,112 +47,48 @@ def _named(*names: str) -> Any:
 
 
 class GoogleCloudFile(StorageFile):
-    """A file in a bucket: ranged streaming reads, chunked resumable writes."""
-
-    _storage: GoogleCloudStorage
-
-    def __init__(self, name: str, mode: str, storage: GoogleCloudStorage) -> None:
-        self._meta: Any = None
-        super().__init__(
-            storage, storage._key(name), normalize_name(name), mode, part_size=storage.chunk_size
-        )
+    """A file in a bucket: streaming reads pinned to one generation, chunked resumable writes."""
 
     @property
     def blob(self) -> Any:
         """Return the google-cloud-storage ``Blob`` of this file (as django-storages offered)."""
-        if self._meta is None:
-            self._meta = self._storage._blob(self._key)
-        return self._meta
-
-    def _stat(self) -> int:
-        self._meta = self._storage._get_blob(self._key)
-        return int(self._meta.size or 0)
-
-    def _read_stream(self, start: int) -> Any:
-        meta = self._meta
-        expected = None
-        if meta.crc32c:
-            expected = ("crc32c", meta.crc32c)
-        elif meta.md5_hash:
-            expected = ("md5", meta.md5_hash)
+        if self.info is not None and self.info.raw is not None:
+            return self.info.raw  # the blob fetched when the file was opened for reading
         storage = self._storage
-        # Pinned to the generation _stat() saw: a later range never mixes two versions.
-        url = media_url(storage._api_endpoint(), storage.bucket_name, self._key, meta.generation)
-        try:
-            return open_download(
-                storage.client._http, url, self.name, start, int(meta.size or 0), expected
-            )
-        except Exception as exc:
-            if http_status(exc) == 404:
-                raise StorageError(
-                    f"{self.name} was replaced or deleted while it was being read."
-                ) from exc
-            raise
+        assert isinstance(storage, GoogleCloudStorage)
+        return storage._blob(self._key)
 
-    def _wrap_read_stream(self, stream: Any) -> Any:
-        meta = self._meta
-        if self._storage._decompresses(meta.content_encoding, meta.content_type):
-            return gunzip_reader(stream)
-        return stream
-
-    def _put(self, data: bytes) -> None:
-        upload = self._storage._prepare_upload(self._key, self.name, None)
-        self._storage._upload_bytes(upload, data, overwrite=True)
-
-    def _begin_upload(self) -> Any:
-        upload = self._storage._prepare_upload(self._key, self.name, None)
-        return self._storage._start_session(upload, overwrite=True)
-
-    def _upload_part(self, state: Any, number: int, data: bytes) -> Any:
-        # Only the last part is shorter than the chunk size, so a short part ends the upload.
-        self._storage._send_chunk(state, data, final=len(data) < self._part_size)
-        return len(data)
-
-    def _complete_upload(self, state: Any, parts: list[Any]) -> None:
-        if not state.finished:  # the last part was full-sized: tell the service it was the end
-            self._storage._send_chunk(state, b"", final=True)
-
-    def _abort_upload(self, state: Any) -> None:
-        state.abort()
+    def __getstate__(self) -> dict[str, Any]:
+        state = super().__getstate__()
+        if self.info is not None:
+            # The fetched blob holds the client, which refuses to be pickled; reopening stats again.
+            state["info"] = dataclasses.replace(self.info, raw=None)
+        return state
 
 
-class _Upload:
-    """What one upload needs: the prepared blob, its content type, ACL and gzip decision."""
-
-    __slots__ = ("acl", "blob", "content_type", "gzip", "name")
-
-    def __init__(self, blob: Any, name: str, content_type: str, acl: str | None, gzip: bool):
-        self.blob = blob
-        self.name = name
-        self.content_type = content_type
-        self.acl = acl
-        self.gzip = gzip
-
-
-class GoogleCloudStorage(GoogleCloudSettings, GoogleCloudUrls, BaseStorage):
+class GoogleCloudStorage(GoogleCloudUrls):
     """Store files in a Google Cloud Storage bucket."""
 
     file_class = GoogleCloudFile
     # The SDK's HTTP session (requests) is not documented as thread-safe: one client per thread.
     client_per_thread = True
+    # Chunks of a resumable session must arrive in order: one in flight.
+    upload_concurrency = 1
+    knows_created = True
     #: Objects per list request (None: the service's default of 1000).
     list_page_size: int | None = None
     #: The service's limit on object names, in UTF-8 bytes.
     max_key_bytes = 1024
-    derived_attrs = frozenset({"chunk_size", "_endpoint"})
+    content_type_param = "content_type"
+    content_encoding_param = "content_encoding"
+    sdk_packages = frozenset({"google", "requests", "urllib3"})
+    derived_attrs = frozenset({"part_size", "single_put_size", "_endpoint"})
     error_rules = (
         (_status_in(404), NotFound),
         (_status_in(412), AlreadyExists),
         (_status_in(401, 403), AccessDenied),
         (_named("RefreshError"), AccessDenied),
     )
-
-    def _configure(self) -> None:
-        super()._configure()
-        self._configure_gcloud()
-        self._endpoint: str | None = None
-
-    # -- clients ---------------------------------------------------------------------------
 
     def _connect(self) -> Any:
         if not self.bucket_name:
@@ -178,15 +108,6 @@ class GoogleCloudStorage(GoogleCloudSettings, GoogleCloudUrls, BaseStorage):
             self._create_bucket(client)
         return client
 
-    def make_client(self) -> Any:
-        """Return a new ``google.cloud.storage.Client``; override to customize the transport."""
-        gcs = require("google.cloud.storage", "google")
-        return gcs.Client(
-            project=self.project_id,
-            credentials=self.credentials,
-            client_options=self.client_options,
-        )
-
     def _disconnect(self, client: Any) -> None:
         client.close()
 
@@ -200,79 +121,65 @@ class GoogleCloudStorage(GoogleCloudSettings, GoogleCloudUrls, BaseStorage):
             if http_status(exc) != 409:  # another thread or process created it first
                 raise
 
-    @property
-    def bucket(self) -> Any:
-        """Return this thread's google-cloud-storage ``Bucket``."""
-        client = self.client
-        cached = getattr(self._local, "bucket", None)
-        if cached is None or cached.client is not client:
-            cached = client.bucket(self.bucket_name)
-            self._local.bucket = cached
-        return cached
-
-    def _blob(self, key: str) -> Any:
-        return self.bucket.blob(key)
-
-    def _get_blob(self, key: str) -> Any:
-        blob = self.bucket.get_blob(key)
-        if blob is None:
-            raise NotFound(f"{self._name(key)}: no such object in bucket {self.bucket_name!r}.")
-        return blob
-
-    def _api_endpoint(self) -> str:
-        endpoint = self._endpoint
-        if endpoint is None:
-            endpoint = self._endpoint = str(self.client.api_endpoint).rstrip("/")
-        return endpoint
-
-    def _reset_clients(self) -> None:
-        super()._reset_clients()
-        self._endpoint = None
-
-    # -- uploads ---------------------------------------------------------------------------
-
-    def get_object_parameters(self, name: str) -> dict[str, Any]:
-        """Return the blob properties (and ``acl``) for ``name``; override to vary them."""
-        return dict(self.object_parameters)
-
-    def _prepare_upload(
-        self, key: str, name: str, content_type: str | None, compress: bool = False
-    ) -> _Upload:
-        self._check_key_length(key)  # files opened for writing do not pass through save()
-        params = self.get_object_parameters(name)
+    def _new_blob(self, target: UploadTarget) -> tuple[Any, str | None]:
+        """Return the blob an upload creates, with its properties set, and its predefined ACL."""
+        params = dict(target.params)
         unknown = set(params) - BLOB_PROPERTIES - {"acl"}
         if unknown:
             raise ImproperlyConfigured(f"Unknown object parameter(s): {', '.join(sorted(unknown))}")
         acl = predefined_acl(params.pop("acl", None), "the 'acl' object parameter")
-        guessed = mimetypes.guess_type(name)[0]
-        ctype = params.pop("content_type", None) or content_type or guessed
-        ctype = ctype or "application/octet-stream"
-        blob = self._blob(key)
+        blob = self._blob(target.key)
         for prop, value in params.items():
             setattr(blob, prop, value)
         # In the object resource too, not only in the upload's header: some servers (the
         # emulator) read it only from there on resumable uploads.
-        blob.content_type = ctype
-        # Only save() compresses: it streams its whole body through the compressor.
-        gzip = (
-            compress
-            and bool(self.gzip)
-            and "content_encoding" not in params
-            and should_gzip(ctype, self.gzip_content_types)
-        )
-        if gzip:
-            blob.content_encoding = "gzip"
-        return _Upload(blob, name, ctype, acl or self.default_acl, gzip)
+        blob.content_type = target.content_type
+        if target.content_encoding:
+            blob.content_encoding = target.content_encoding
+        return blob, acl or self.default_acl
 
-    def _upload_bytes(self, upload: _Upload, data: bytes, overwrite: bool) -> None:
-        # One request; the service refuses it (412) if overwrite is off and the name is taken.
+    def _stat_key(self, key: str) -> ObjectInfo:
+        blob = self.bucket.get_blob(key)
+        if blob is None:
+            raise NotFound(f"{self._name(key)}: no such object in bucket {self.bucket_name!r}.")
+        return ObjectInfo(
+            size=int(blob.size or 0),
+            modified=blob.updated,
+            created=blob.time_created,
+            etag=blob.etag,
+            content_type=blob.content_type,
+            content_encoding=blob.content_encoding,
+            version=blob.generation,
+            raw=blob,
+        )
+
+    def _read_key(self, key: str, info: ObjectInfo, start: int) -> Any:
+        blob = info.raw
+        expected = None
+        if blob.crc32c:
+            expected = ("crc32c", blob.crc32c)
+        elif blob.md5_hash:
+            expected = ("md5", blob.md5_hash)
+        # Pinned to the generation _stat_key saw: a later range never mixes two versions.
+        url = media_url(self._api_endpoint(), self.bucket_name, key, info.version)
+        name = self._name(key)
+        try:
+            return open_download(self.client._http, url, name, start, info.size, expected)
+        except Exception as exc:
+            if http_status(exc) == 404:
+                raise StorageError(
+                    f"{name} was replaced or deleted while it was being read."
+                ) from exc
+            raise
+
+    def _put_key(self, target: UploadTarget, data: bytes) -> None:
+        blob, acl = self._new_blob(target)
         # The SDK sends our CRC32C along, so the service refuses corrupted bytes too.
-        blob = upload.blob
         blob.upload_from_string(
             data,
-            content_type=upload.content_type,
-            predefined_acl=upload.acl,
-            if_generation_match=None if overwrite else 0,
+            content_type=target.content_type,
+            predefined_acl=acl,
+            if_generation_match=None if target.overwrite else 0,
             checksum="crc32c",
             client=self.client,
         )
@@ -282,120 +189,48 @@ class GoogleCloudStorage(GoogleCloudSettings, GoogleCloudUrls, BaseStorage):
             # A service that did not check: never leave bytes that differ from what was sent.
             blob.delete(if_generation_match=blob.generation)
             raise StorageError(
-                f"{upload.name}: the stored object does not match what was sent (crc32c "
+                f"{target.name}: the stored object does not match what was sent (crc32c "
                 f"{blob.crc32c} != {checksum.b64digest()}); the transfer was corrupted."
             )
 
-    def _start_session(self, upload: _Upload, overwrite: bool) -> ResumableUpload:
-        url = upload.blob.create_resumable_upload_session(
-            content_type=upload.content_type,
+    def _begin_upload(self, target: UploadTarget) -> ResumableUpload:
+        blob, acl = self._new_blob(target)
+        url = blob.create_resumable_upload_session(
+            content_type=target.content_type,
             client=self.client,
-            checksum=None,
-            predefined_acl=upload.acl,
-            if_generation_match=None if overwrite else 0,
+            checksum=None,  # ResumableUpload keeps its own running CRC32C
+            predefined_acl=acl,
+            if_generation_match=None if target.overwrite else 0,
         )
-        return ResumableUpload(self.client._http, url, upload.name)
+        return ResumableUpload(self.client._http, url, target.name)
 
-    def _send_chunk(self, session: ResumableUpload, data: bytes, final: bool) -> None:
-        self._guarded(session, session.send, data, final)
-
-    def _guarded(self, session: ResumableUpload, send: Any, *args: Any) -> None:
+    def _upload_part(
+        self, target: UploadTarget, state: ResumableUpload, number: int, data: bytes, last: bool
+    ) -> int:
         try:
-            send(*args)
+            state.send(data, final=last)
         except StorageError:
-            if session.finished and session.resource.get("generation"):
+            if state.finished and state.resource.get("generation"):
                 # The service kept bytes that differ from what was sent: never leave them.
-                self._blob(session.resource["name"]).delete(
-                    if_generation_match=int(session.resource["generation"])
-                )
+                self._blob(target.key).delete(if_generation_match=int(state.resource["generation"]))
             raise
+        return len(data)
 
-    def _write(self, key: str, body: UploadBody, overwrite: bool) -> None:
-        upload = self._prepare_upload(key, self._name(key), body.content_type, compress=True)
-        if (
-            self.blob_chunk_size is None
-            and not upload.gzip
-            and body.seekable
-            and body.size is not None
-            and body.size >= self.chunk_size
-        ):
-            self._write_from_source(upload, body.content, overwrite)
-            return
-        source: Any = GzipCompressingReader(body) if upload.gzip else body
-        chunk = self.chunk_size
-        data = read_full(source, chunk)
-        if len(data) < chunk:
-            self._upload_bytes(upload, data, overwrite)
-            return
-        session = self._start_session(upload, overwrite)
-        try:
-            while True:
-                final = len(data) < chunk
-                self._send_chunk(session, data, final)
-                if final:
-                    return
-                data = read_full(source, chunk)
-                if not data:
-                    self._send_chunk(session, b"", final=True)
-                    return
-        except BaseException:
-            session.abort()
-            raise
+    def _complete_upload(
+        self, target: UploadTarget, state: ResumableUpload, parts: list[Any]
+    ) -> None:
+        # The final chunk already committed (and verified) the object; check that it did.
+        if not state.finished or state.offset != sum(parts):
+            raise StorageError(
+                f"{target.name}: the upload session ended without storing the object "
+                f"({state.offset} of {sum(parts)} bytes)."
+            )
 
-    def _write_from_source(self, upload: _Upload, source: Any, overwrite: bool) -> None:
-        """Upload a seekable file of known size straight from the file: no chunk buffer.
-
-        Used when the chunk size is left to us: requests of up to 100 MiB (the SDK's own
-        default) are read from the file in small blocks as they are sent, so memory stays
-        small and the service sees few requests. The CRC32C is computed by a first pass, so the
-        last request can carry it and the service refuses a file that changed in between.
-        """
-        checksum = Checksum()
-        total = 0
-        source.seek(0)
-        while data := source.read(MiB):
-            checksum.update(data)
-            total += len(data)
-        digest = checksum.b64digest()
-        session = self._start_session(upload, overwrite)
-        try:
-            offset = 0
-            while True:
-                length = min(STREAM_REQUEST_SIZE, total - offset)
-                final = offset + length >= total
-                self._guarded(session, session.send_window, source, offset, length, final, digest)
-                offset += length
-                if final:
-                    return
-        except BaseException:
-            session.abort()
-            raise
-
-    def _gzip_types(self, content_type: str | None) -> bool:
-        return should_gzip(content_type, self.gzip_content_types)
-
-    def _decompresses(self, encoding: str | None, content_type: str | None) -> bool:
-        return bool(self.gzip) and encoding == "gzip" and self._gzip_types(content_type)
-
-    # -- other storage hooks ---------------------------------------------------------------
-
-    def _open_key(self, key: str, name: str, mode: str) -> GoogleCloudFile:
-        return self.file_class(name, mode, self)
-
-    def _exists_key(self, key: str) -> bool:
-        return bool(self._blob(key).exists())
+    def _abort_upload(self, target: UploadTarget, state: ResumableUpload) -> None:
+        state.abort()
 
     def _delete_key(self, key: str) -> None:
         self._blob(key).delete()
-
-    def _size_key(self, key: str) -> int:
-        return int(self._get_blob(key).size or 0)
-
-    def _modified_key(self, key: str) -> datetime:
-        return self._get_blob(key).updated  # type: ignore[no-any-return]
-
-    def _created_key(self, key: str) -> datetime:
-        return self._get_blob(key).time_created  # type: ignore[no-any-return]
 
     def _listdir_key(self, prefix: str) -> tuple[list[str], list[str]]:
         dirs: list[str] = []
