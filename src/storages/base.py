@@ -15,7 +15,8 @@ never user names (``docs/writing-a-backend.md`` lists them):
   raises ``FileExistsError`` when the key is taken;
 * ``_delete_key(key)`` and ``_listdir_key(prefix)``.
 
-Settings, clients and error translation are inherited from :class:`~storages._clients.ClientPool`.
+Settings, clients and error translation come from :class:`~storages._clients.ClientPool`; the
+name pipeline and the choice of a free name from :class:`~storages._naming.NamePolicy`.
 """
 
 from __future__ import annotations
@@ -26,13 +27,12 @@ from datetime import datetime, timezone
 from typing import Any, ClassVar
 
 from django.conf import settings as django_settings
-from django.core.exceptions import SuspiciousFileOperation
 from django.core.files import File
 from django.core.files.storage import Storage
 from django.core.files.utils import validate_file_name
 
 from storages import names
-from storages._clients import ClientPool
+from storages._naming import NamePolicy
 from storages._upload import PartWriter, UploadBody
 from storages.errors import AlreadyExists, NotFound, StorageError
 from storages.files import StorageFile
@@ -44,24 +44,13 @@ __all__ = ["BaseStorage"]
 MiB = 1024 * 1024
 
 
-class BaseStorage(ClientPool, Storage):
+class BaseStorage(NamePolicy, Storage):
     """The base of every backend: names, overwrite policy, uploads and metadata."""
 
-    #: Key prefix under which every name is stored.
-    location: Setting = Setting(None, "", doc="Key prefix for every stored name.")
-    #: Whether saving an existing name replaces it (True) or picks a free name (False).
-    file_overwrite: Setting = Setting(None, False, doc="Replace files with the same name.")
     #: Largest number of bytes a file object keeps in memory before spilling to disk.
     max_memory_size: Setting = Setting(None, 0, doc="Spool size before using disk (0: all).")
 
     file_class: ClassVar[type[StorageFile]] = StorageFile
-    #: How many free names a create-only save tries before it gives up.
-    max_name_attempts: ClassVar[int] = 100
-    #: The longest key, and the longest segment of one, in UTF-8 bytes (None: no limit known).
-    max_key_bytes: ClassVar[int | None] = None
-    max_segment_bytes: ClassVar[int | None] = None
-    #: The error a write of an unstorable name raises (a ``SuspiciousFileOperation``).
-    name_error: ClassVar[type[SuspiciousFileOperation]] = SuspiciousFileOperation
     #: The most parts one upload may have, and the largest part (None: no limit).
     max_parts: ClassVar[int | None] = None
     max_part_size: ClassVar[int | None] = None
@@ -77,75 +66,6 @@ class BaseStorage(ClientPool, Storage):
     part_size: int = 8 * MiB
     single_put_size: int = 8 * MiB
     upload_concurrency: int = 1
-
-    def _configure(self) -> None:
-        super()._configure()
-        self.location = names.validate_location(self.location, self.setting_label("location"))
-
-    def _key(self, name: object) -> str:
-        """Return the service key for the user-supplied ``name`` (the one name pipeline)."""
-        if self._config_error is not None:
-            raise self._config_error
-        return names.join_location(self.location, names.normalize_name(name))
-
-    def _name(self, key: str) -> str:
-        """Return the storage name of a service ``key``."""
-        return names.relative_to_location(self.location, key)
-
-    def _key_problem(self, key: str, writing: bool) -> str | None:
-        """Return why the service cannot store ``key`` (None: it can)."""
-        limit, segment_limit = self.max_key_bytes, self.max_segment_bytes
-        if limit is not None and len(key) * 4 > limit and len(key.encode("utf-8")) > limit:
-            size = len(key.encode("utf-8"))
-            return f"is {size} bytes long with its location; {type(self).__name__} allows {limit}"
-        if segment_limit is not None and len(key) * 4 > segment_limit:
-            for segment in key.split("/"):
-                if len(segment.encode("utf-8")) > segment_limit:
-                    return (
-                        f"has a part {len(segment.encode('utf-8'))} bytes long; file and "
-                        f"directory names on {type(self).__name__} allow {segment_limit}"
-                    )
-        return None
-
-    def _check_writable(self, key: str) -> None:
-        problem = self._key_problem(key, writing=True)
-        if problem is not None:
-            raise self.name_error(
-                f"The name {key[:40]!r}... {problem}. Give the file field a max_length so "
-                "Django shortens names, or use shorter names."
-            )
-
-    def get_available_name(self, name: str, max_length: int | None = None) -> str:
-        """Return a name to store a new file under, per the overwrite policy."""
-        name = names.normalize_name(name)
-        validate_file_name(name, allow_relative_path=True)
-        if self.file_overwrite:
-            return names.truncate_name(name, max_length)
-        if self.is_name_available(name, max_length):
-            return name
-        return self._next_free_name(name, max_length)
-
-    def is_name_available(self, name: str, max_length: int | None = None) -> bool:
-        """Return whether ``name`` fits ``max_length`` and no file is stored under it."""
-        if max_length is not None and len(name) > max_length:
-            return False
-        return not self.exists(name)
-
-    def _next_free_name(self, name: str, max_length: int | None) -> str:
-        dir_name, stem, ext = names.split_name(name)
-        for _ in range(self.max_name_attempts):
-            candidate = self.get_alternative_name(stem, ext)
-            if max_length is not None:
-                excess = len(names.join_location(dir_name, candidate)) - max_length
-                if excess > 0:
-                    stem = stem[:-excess] if excess < len(stem) else ""
-                    if not stem:
-                        return names.truncate_name(name, 0)  # raises with a clear message
-                    candidate = self.get_alternative_name(stem, ext)
-            candidate = names.join_location(dir_name, candidate)
-            if self.is_name_available(candidate, max_length):
-                return candidate
-        raise AlreadyExists(f"No free name for {name!r} after {self.max_name_attempts} tries.")
 
     def save(self, name: str | None, content: Any, max_length: int | None = None) -> str:
         """Store ``content`` under ``name`` (or a free variant of it) and return the name used."""

@@ -10,9 +10,8 @@ Every public storage method sends its name through :func:`normalize_name` and th
 
 from __future__ import annotations
 
-import os
 import posixpath
-from pathlib import PurePath
+from pathlib import PurePath, PurePosixPath
 
 from django.core.exceptions import ImproperlyConfigured, SuspiciousFileOperation
 
@@ -109,7 +108,7 @@ def relative_to_location(location: str, key: str) -> str:
 def split_name(name: str) -> tuple[str, str, str]:
     """Split a name into (directory, stem, extensions); extensions keep their dots."""
     dir_name, file_name = posixpath.split(name)
-    suffixes = "".join(PurePath(file_name).suffixes)
+    suffixes = "".join(PurePosixPath(file_name).suffixes)
     stem = file_name[: len(file_name) - len(suffixes)] if suffixes else file_name
     return dir_name, stem, suffixes
 
@@ -126,4 +125,4 @@ def truncate_name(name: str, max_length: int | None) -> str:
             f'Storage cannot fit the name "{name}" into {max_length} characters. Make sure the '
             'file field allows a sufficient "max_length".'
         )
-    return os.path.join(dir_name, stem + ext) if dir_name else stem + ext
+    return posixpath.join(dir_name, stem + ext) if dir_name else stem + ext

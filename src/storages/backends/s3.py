@@ -75,9 +75,7 @@ class S3Storage(S3Urls):
     #: Keys per ListObjectsV2 page (None: the service's default of 1000).
     list_page_size: int | None = None
     sdk_packages = frozenset({"botocore", "boto3", "s3transfer", "urllib3"})
-    derived_attrs = frozenset(
-        {"_url_base", "_presigner", "_credentials", "_frozen", "_cloudfront"}
-    )
+    derived_attrs = frozenset({"_url_base", "_presigner", "_credentials", "_frozen", "_cloudfront"})
     error_rules = (
         (_codes(NOT_FOUND), NotFound),
         (_codes(ACCESS_DENIED), AccessDenied),

@@ -4,8 +4,6 @@ from storages.backends.s3 import S3File, S3ManifestStaticStorage, S3StaticStorag
 
 S3Boto3Storage = S3Storage
 S3Boto3StorageFile = S3File
-S3StaticStorage = S3StaticStorage
-S3ManifestStaticStorage = S3ManifestStaticStorage
 
 __all__ = [
     "S3Boto3Storage",
