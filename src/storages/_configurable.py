@@ -86,6 +86,7 @@ class Configurable:
         self._sources = {}
         self._vault_key = uuid.uuid4().hex
         self._init_runtime()
+        self._load_default_overrides()
         for attr in type(self)._setting_specs:
             self._resolve(attr)
         self._configure()
@@ -118,6 +119,18 @@ class Configurable:
         """Create the runtime state (clients, locks); extended by subclasses."""
         self._secret_cache: list[Any] | None = None
 
+    def get_default_settings(self) -> dict[str, Any]:
+        """Return, by attribute name, the value each setting takes when no keyword or subclass
+        attribute gives one: the Django setting, the environment, or the built-in default."""
+        return {
+            attr: spec.lookup(warn=False)[0] for attr, spec in type(self)._setting_specs.items()
+        }
+
+    def _load_default_overrides(self) -> None:
+        # A subclass that overrides get_default_settings() changes the defaults it returns.
+        overridden = type(self).get_default_settings is not Configurable.get_default_settings
+        self._default_overrides = dict(self.get_default_settings()) if overridden else {}
+
     def _resolve(self, attr: str, warn: bool = True) -> None:
         spec = type(self)._setting_specs[attr]
         if attr in self._given:
@@ -126,6 +139,8 @@ class Configurable:
             static = inspect.getattr_static(type(self), attr)
             if isinstance(static, Setting):
                 value, source = spec.lookup(warn)
+                if attr in self._default_overrides:
+                    value = self._default_overrides[attr]
             elif hasattr(static, "__get__") and not isinstance(static, (str, bytes)):
                 # A property or similar on the user's subclass computes the value itself.
                 self._sources[attr] = Source.CLASS
@@ -145,6 +160,7 @@ class Configurable:
     def _refresh_setting(self, global_name: str) -> None:
         """Re-resolve settings that read ``global_name`` (called on ``setting_changed``)."""
         refreshed = False
+        self._load_default_overrides()
         for attr, spec in type(self)._setting_specs.items():
             if global_name in spec.global_names and self._sources.get(attr) in (
                 Source.DJANGO,

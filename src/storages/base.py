@@ -176,6 +176,8 @@ class BaseStorage(NamePolicy, Storage):
 
     def listdir(self, path: str) -> tuple[list[str], list[str]]:
         """Return ``(directories, files)`` directly under ``path``, names relative to it."""
+        if isinstance(path, str) and path and not path.strip("/"):
+            path = ""  # "/" is the storage's root, as on a filesystem
         key = self._key(path)
         prefix = f"{key}/" if key else ""
         with self.translating(path):

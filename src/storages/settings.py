@@ -20,7 +20,7 @@ import copy
 import os
 import warnings
 from collections.abc import Iterable
-from typing import Any, overload
+from typing import Any
 
 from django.conf import settings as django_settings
 
@@ -95,13 +95,11 @@ class Setting:
     def __set_name__(self, owner: type, attr: str) -> None:
         self.attr = attr
 
-    @overload
-    def __get__(self, obj: None, owner: type) -> Setting: ...
-    @overload
-    def __get__(self, obj: object, owner: type) -> Any: ...
     def __get__(self, obj: object | None, owner: type) -> Any:
         if obj is None:
-            return self
+            # On the class, a setting reads as its default, like a plain class attribute would
+            # (``S3Storage.file_overwrite``); the declaration itself is in ``_setting_specs``.
+            return self.default()
         # Only reached before the storage resolved its settings (e.g. a subclass's __init__
         # reading an attribute before calling super().__init__()).
         value, _source = self.lookup()

@@ -13,6 +13,7 @@ from django.core.files.utils import validate_file_name
 from storages.names import UnsafeName, normalize_name, truncate_name, validate_location
 
 __all__ = [
+    "ReadBytesWrapper",
     "check_location",
     "clean_name",
     "get_available_overwrite_name",
@@ -20,6 +21,7 @@ __all__ = [
     "lookup_env",
     "safe_join",
     "setting",
+    "to_bytes",
 ]
 
 
@@ -40,14 +42,52 @@ def clean_name(name: object) -> str:
 def safe_join(base: str, *paths: object) -> str:
     """Join ``paths`` onto ``base`` and return the result, refusing anything outside ``base``.
 
-    Raises :class:`storages.names.UnsafeName`, which is both a ``SuspiciousFileOperation`` and,
-    as in the 1.9.1 helper, a ``ValueError``.
+    A trailing slash of the last part is kept (``safe_join("base", "a/")`` is ``"base/a/"``, and
+    ``safe_join("base", "")`` is ``"base/"``). An escape raises :class:`storages.names.UnsafeName`,
+    which is both a ``SuspiciousFileOperation`` and, as callers expect, a ``ValueError``.
     """
     base_clean = normalize_name(base.lstrip("/")) if base else ""
-    tail = "/".join(str(p) for p in paths)
-    tail = tail.replace("\\", "/").lstrip("/")
-    joined = normalize_name(tail)
-    return f"{base_clean}/{joined}" if base_clean and joined else base_clean or joined
+    parts = [str(p).replace("\\", "/") for p in paths]
+    tail = "/".join(parts).lstrip("/")
+    directory = not parts or parts[-1] == "" or parts[-1].endswith("/")
+    joined = normalize_name(tail) if tail.strip("/") else ""
+    result = f"{base_clean}/{joined}" if base_clean and joined else base_clean or joined
+    if directory and result and not result.endswith("/"):
+        result += "/"
+    return result
+
+
+def to_bytes(content: str | bytes | bytearray | memoryview) -> bytes:
+    """Return ``content`` as bytes: text is encoded as UTF-8."""
+    if isinstance(content, str):
+        return content.encode("utf-8")
+    return bytes(content)
+
+
+class ReadBytesWrapper:
+    """Wrap a text or binary file so that ``read()`` always returns bytes.
+
+    Text is encoded with ``encoding``, else the file's own encoding, else UTF-8. Every other
+    attribute is the wrapped file's.
+    """
+
+    def __init__(self, file: Any, encoding: str | None = None) -> None:
+        self._file = file
+        self._encoding = encoding or getattr(file, "encoding", None) or "utf-8"
+
+    def read(self, *args: Any, **kwargs: Any) -> bytes:
+        """Return the bytes ``file.read()`` gives (text encoded)."""
+        data = self._file.read(*args, **kwargs)
+        if isinstance(data, str):
+            return data.encode(self._encoding)
+        return bytes(data)
+
+    def readable(self) -> bool:
+        """Return True: the wrapper is for reading."""
+        return True
+
+    def __getattr__(self, attr: str) -> Any:
+        return getattr(self._file, attr)
 
 
 def check_location(storage: Any) -> None:

@@ -339,3 +339,10 @@ def test_create_only_conflict_picks_the_next_name_and_replays(tmp_path):
     assert name != "r.txt" and name.startswith("r_")
     assert storage.path_of(name).read_bytes() == data
     assert storage.path_of("r.txt").read_bytes() == b"the other writer"
+
+
+def test_listdir_of_only_slashes_lists_the_root(storage):
+    storage.save("top.txt", ContentFile(b"t"))
+    storage.save("sub/inner.txt", ContentFile(b"i"))
+    assert storage.listdir("/") == storage.listdir("") == (["sub"], ["top.txt"])
+    assert storage.listdir("//") == (["sub"], ["top.txt"])

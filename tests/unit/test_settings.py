@@ -183,3 +183,38 @@ def test_invalid_value_from_override_settings_fails_at_next_use_only():
             _ = storage.client
     assert storage.location == ""
     assert storage._key("a.txt") == "a.txt"
+
+
+def test_class_level_access_reads_the_default_value():
+    from storages.backends.s3 import S3Storage
+
+    assert SampleStorage.region == "eu-1"
+    assert S3Storage.default_content_type == "application/octet-stream"
+    assert S3Storage.file_overwrite is True
+
+    class Custom(SampleStorage):
+        region = "custom-1"
+
+    assert Custom.region == "custom-1"
+    assert Custom().region == "custom-1"
+
+
+def test_get_default_settings_returns_the_resolved_defaults():
+    with override_settings(STOWAGE_REGION="from-settings"):
+        defaults = SampleStorage().get_default_settings()
+    assert defaults["region"] == "from-settings"
+    assert defaults["bucket_name"] == "default-bucket"
+
+
+def test_an_overridden_get_default_settings_changes_the_defaults():
+    class Defaults(SampleStorage):
+        def get_default_settings(self):
+            return {**super().get_default_settings(), "region": "subclass-default"}
+
+    assert Defaults().region == "subclass-default"
+    assert Defaults(region="keyword").region == "keyword"  # keywords still win
+
+    class Both(Defaults):
+        region = "attribute"
+
+    assert Both().region == "attribute"  # and subclass attributes too

@@ -85,3 +85,42 @@ def test_require_names_the_extra():
     assert require("json", "none").dumps([]) == "[]"
     with pytest.raises(ImproperlyConfigured, match=r"pip install 'django-stowage\[s3\]'"):
         require("surely_not_installed_sdk", "s3")
+
+
+@pytest.mark.parametrize(
+    "parts,expected",
+    [
+        (("base", "a/b/"), "base/a/b/"),
+        (("base", ""), "base/"),
+        (("base",), "base/"),
+        (("base", "a", "b/"), "base/a/b/"),
+        (("base", "a/b"), "base/a/b"),
+    ],
+)
+def test_safe_join_keeps_the_trailing_slash_of_the_last_part(parts, expected):
+    assert safe_join(*parts) == expected
+
+
+def test_safe_join_escapes_are_value_errors_and_suspicious():
+    from django.core.exceptions import SuspiciousFileOperation
+
+    for error in (ValueError, SuspiciousFileOperation):
+        with pytest.raises(error):
+            safe_join("base", "../outside.txt")
+
+
+def test_to_bytes_and_read_bytes_wrapper():
+    import io
+
+    from storages.utils import ReadBytesWrapper, to_bytes
+
+    assert to_bytes("héllo") == "héllo".encode()
+    assert to_bytes(b"raw") == b"raw"
+    text = io.TextIOWrapper(io.BytesIO("é".encode("latin-1")), encoding="latin-1")
+    assert ReadBytesWrapper(text).read() == "é".encode("latin-1")  # the file's own encoding
+    assert ReadBytesWrapper(io.StringIO("é")).read() == "é".encode()  # no encoding: UTF-8
+    assert ReadBytesWrapper(io.StringIO("é"), encoding="utf-16-le").read() == "é".encode(
+        "utf-16-le"
+    )
+    wrapped = ReadBytesWrapper(io.BytesIO(b"0123"))
+    assert wrapped.read(2) == b"01" and wrapped.tell() == 2
