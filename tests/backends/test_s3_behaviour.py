@@ -221,7 +221,7 @@ def test_unclosed_writer_is_aborted_by_the_janitor_not_the_collector(
     assert not storage.exists("dropped.bin")
 
 
-def test_failed_transfer_manager_upload_is_aborted(s3_storage, raw, s3_bucket):
+def test_failed_multipart_save_is_aborted(s3_storage, raw, s3_bucket):
     storage = s3_storage()
     failures = []
 

@@ -326,3 +326,27 @@ def test_precomputed_hmac_equals_the_standard_library(key, message):
     assert (
         _s3_urls.HmacSha256(key).hexdigest(message) == hmac.new(key, message, "sha256").hexdigest()
     )
+
+
+def test_unsigned_connection_sends_no_signature(s3_storage):
+    storage = s3_storage(default_acl="public-read")
+    name = storage.save("public/open.txt", ContentFile(b"for everyone"))
+    resource = storage.unsigned_connection
+    headers: list[dict[str, str]] = []
+    resource.meta.client.meta.events.register(
+        "before-send.s3.GetObject", lambda request, **_: headers.append(dict(request.headers))
+    )
+    body = resource.Object(storage.bucket_name, name).get()["Body"].read()
+    assert body == b"for everyone"
+    assert headers and "Authorization" not in headers[0]
+    assert storage.unsigned_connection is resource  # one per thread, reused
+
+
+def test_get_cloudfront_signer_is_the_signer_urls_use():
+    pem, public_key = _cloudfront_key()
+    storage = S3Storage(bucket_name="b", custom_domain="d.example.net")
+    signer = storage.get_cloudfront_signer("K2JCJMDEHXQW5F", pem)
+    url = signer.generate_presigned_url(
+        "https://d.example.net/a.txt", date_less_than=datetime(2030, 1, 1, tzinfo=timezone.utc)
+    )
+    assert "Key-Pair-Id=K2JCJMDEHXQW5F" in url and "Signature=" in url

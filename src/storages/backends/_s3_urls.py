@@ -38,9 +38,13 @@ class S3Urls(S3Settings):
         if self.setting_source("cloudfront_signer") in ("keyword", "class"):
             self._cloudfront = self.cloudfront_signer
         elif self.cloudfront_key_id:
-            self._cloudfront = cloudfront_signer(self.cloudfront_key_id, self.cloudfront_key)
+            self._cloudfront = self.get_cloudfront_signer(self.cloudfront_key_id, self.cloudfront_key)
         else:
             self._cloudfront = None
+
+    def get_cloudfront_signer(self, key_id: str, key: str | bytes) -> Any:
+        """Return the signer of CloudFront URLs for ``key_id`` and its PEM private ``key``."""
+        return cloudfront_signer(key_id, key)
 
     def _reset_clients(self) -> None:
         super()._reset_clients()

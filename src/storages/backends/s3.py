@@ -16,6 +16,7 @@ from django.contrib.staticfiles.storage import ManifestFilesMixin
 from django.core.exceptions import ImproperlyConfigured
 
 from storages.backends._s3_urls import S3Urls
+from storages.deps import require
 from storages.errors import AccessDenied, AlreadyExists, NotFound, StorageError
 from storages.files import StorageFile
 from storages.objects import ObjectInfo, UploadTarget
@@ -141,6 +142,21 @@ class S3Storage(S3Urls):
         if resource is None:
             resource = self._session().resource("s3", **self._client_options(self.endpoint_url))
             self._local.resource = resource
+        return resource
+
+    @property
+    def unsigned_connection(self) -> Any:
+        """Return a boto3 S3 resource for this thread whose requests are not signed."""
+        resource = getattr(self._local, "unsigned_resource", None)
+        if resource is None:
+            botocore = require("botocore", "s3")
+            config_module = require("botocore.config", "s3")
+            options = self._client_options(self.endpoint_url)
+            options["config"] = options["config"].merge(
+                config_module.Config(signature_version=botocore.UNSIGNED)
+            )
+            resource = self._session().resource("s3", **options)
+            self._local.unsigned_resource = resource
         return resource
 
     @property
