@@ -343,7 +343,7 @@ def test_unsigned_connection_sends_no_signature(s3_storage):
 
 
 def test_get_cloudfront_signer_is_the_signer_urls_use():
-    pem, public_key = _cloudfront_key()
+    pem, _public_key = _cloudfront_key()
     storage = S3Storage(bucket_name="b", custom_domain="d.example.net")
     signer = storage.get_cloudfront_signer("K2JCJMDEHXQW5F", pem)
     url = signer.generate_presigned_url(

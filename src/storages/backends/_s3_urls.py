@@ -38,7 +38,8 @@ class S3Urls(S3Settings):
         if self.setting_source("cloudfront_signer") in ("keyword", "class"):
             self._cloudfront = self.cloudfront_signer
         elif self.cloudfront_key_id:
-            self._cloudfront = self.get_cloudfront_signer(self.cloudfront_key_id, self.cloudfront_key)
+            key_id, key = self.cloudfront_key_id, self.cloudfront_key
+            self._cloudfront = self.get_cloudfront_signer(key_id, key)
         else:
             self._cloudfront = None
 
