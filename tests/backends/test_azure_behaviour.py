@@ -8,6 +8,7 @@ import os
 import pickle
 import threading
 import tracemalloc
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from django.core.exceptions import SuspiciousFileOperation
@@ -140,7 +141,10 @@ def test_save_exactly_one_block_is_one_request(azure_storage, raw):
 @pytest.mark.parametrize("size", [5, 2 * MiB + 1], ids=["put-blob", "block-list"])
 def test_create_only_write_refuses_a_taken_name(azure_storage, raw, size):
     probe = recorder()
-    storage = azure_storage(client_options={"transport": probe, "max_block_size": MiB})
+    # One block at a time, so the recorded requests and responses pair up in order.
+    storage = azure_storage(
+        upload_max_conn=1, client_options={"transport": probe, "max_block_size": MiB}
+    )
     raw.upload_blob("taken.bin", b"original")
     # Skip the existence check, so the final request itself meets the taken name.
     storage.is_name_available = lambda name, max_length=None: True
@@ -150,7 +154,7 @@ def test_create_only_write_refuses_a_taken_name(azure_storage, raw, size):
     final = "comp=blocklist" if size > MiB else "/taken.bin"
     refused = [
         (headers.get("If-None-Match"), status)
-        for (method, url, headers), (status, _) in zip(probe.requests, probe.responses)
+        for (method, url, headers), (status, _) in zip(probe.requests, probe.responses, strict=True)
         if method == "PUT" and url.split("?")[0].endswith("/taken.bin") and final in url
     ]
     assert len(refused) == 1 and refused[0][0] == "*" and refused[0][1] in (409, 412)
@@ -161,17 +165,13 @@ def test_create_only_write_refuses_a_taken_name(azure_storage, raw, size):
 def test_racing_block_uploads_keep_both(azure_storage, raw):
     storage = azure_storage(client_options={"max_block_size": 256 * 1024})
     barrier = threading.Barrier(3)
-    names: list[str] = []
 
-    def save(i: int) -> None:
-        barrier.wait()
-        names.append(storage.save("race.bin", ContentFile(bytes([i]) * (MiB + 1))))
+    def save(i: int) -> str:
+        barrier.wait()  # the three saves start together
+        return storage.save("race.bin", ContentFile(bytes([i]) * (MiB + 1)))
 
-    threads = [threading.Thread(target=save, args=(i,)) for i in range(3)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    with ThreadPoolExecutor(3) as pool:
+        names = list(pool.map(save, range(3)))
     assert len(set(names)) == 3
     assert sorted(raw.download_blob(n).readall()[:1] for n in names) == [b"\x00", b"\x01", b"\x02"]
 
@@ -374,8 +374,6 @@ def test_secrets_stay_out_of_errors(azurite, azure_container):
 
 
 def test_one_storage_shared_by_threads(azure_storage, raw):
-    from concurrent.futures import ThreadPoolExecutor
-
     storage = azure_storage(client_options={"max_block_size": 256 * 1024})
 
     def work(i: int) -> bytes:

@@ -345,6 +345,20 @@ def test_unknown_object_parameter_is_refused(azure_storage):
         azure_storage(object_parameters={"acl": "public"})
 
 
+def test_unknown_key_from_get_object_parameters_is_refused_before_upload(azure_storage, raw):
+    class Unknown(AzureStorage):
+        def get_object_parameters(self, name):
+            return {"acl": "public"}
+
+    probe = recorder()
+    storage = azure_storage(Unknown, client_options={"transport": probe, "max_block_size": MiB})
+    for size in (5, 3 * MiB):  # one Put Blob, and staged blocks
+        with pytest.raises(ImproperlyConfigured, match=r"get_object_parameters\(.*acl"):
+            storage.save("refused.bin", ContentFile(b"x" * size))
+    assert [method for method, _, _ in probe.requests if method == "PUT"] == []
+    assert list(raw.list_blobs()) == []
+
+
 def test_content_type_uploaded_guessed_and_default(azure_storage, raw):
     from django.core.files.uploadedfile import SimpleUploadedFile
 

@@ -3,6 +3,7 @@ the SDK clients they describe (the first layer of the Azure storage class)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
 
@@ -19,6 +20,7 @@ __all__ = [
     "EMULATOR_KEY",
     "AzureSettings",
     "parse_connection_string",
+    "unknown_parameters",
 ]
 
 MiB = 1024 * 1024
@@ -44,6 +46,15 @@ EMULATOR_KEY = (
 )
 #: Where the emulator's blob service listens unless ``AZURE_CUSTOM_DOMAIN`` says otherwise.
 EMULATOR_HOST = "127.0.0.1:10000"
+
+
+def unknown_parameters(params: Mapping[str, Any]) -> str | None:
+    """Return what is wrong with the keys of blob ``params`` (None: Azure knows them all)."""
+    unknown = sorted(set(params) - CONTENT_SETTINGS - {"metadata"})
+    if not unknown:
+        return None
+    allowed = ", ".join(sorted(CONTENT_SETTINGS))
+    return f"unknown key(s) {', '.join(unknown)}; allowed: {allowed}, metadata"
 
 
 def parse_connection_string(text: str) -> dict[str, str]:
@@ -149,12 +160,9 @@ class AzureSettings(ObjectStore):
         self.upload_max_conn = int(self.upload_max_conn)
         self.expiration_secs = self._checked_expiration(self.expiration_secs, "expiration_secs")
         params = dict(self.object_parameters or {})
-        unknown = sorted(set(params) - CONTENT_SETTINGS - {"metadata"})
-        if unknown:
-            raise ImproperlyConfigured(
-                f"{self.setting_label('object_parameters')} has unknown key(s) "
-                f"{', '.join(unknown)}; allowed: {', '.join(sorted(CONTENT_SETTINGS))}, metadata."
-            )
+        problem = unknown_parameters(params)
+        if problem:
+            raise ImproperlyConfigured(f"{self.setting_label('object_parameters')} has {problem}.")
         self.object_parameters = params
         options = self.client_options
         if options is None:

@@ -24,7 +24,7 @@ from django.core.files.storage import Storage
 
 from storages import names
 from storages.backends._azure_reads import pinned_reader, status_code
-from storages.backends._azure_settings import CONTENT_SETTINGS, DEFAULT_CHUNK_SIZE
+from storages.backends._azure_settings import DEFAULT_CHUNK_SIZE, unknown_parameters
 from storages.backends._azure_urls import AzureUrls
 from storages.deps import require
 from storages.errors import AccessDenied, AlreadyExists, NotFound
@@ -177,11 +177,11 @@ class AzureStorage(AzureUrls):
     def _content(self, target: UploadTarget) -> dict[str, Any]:
         """Return the ``content_settings`` and ``metadata`` arguments of a new blob."""
         params = dict(target.params)
-        metadata = params.pop("metadata", None)
-        unknown = sorted(set(params) - CONTENT_SETTINGS)
-        if unknown:
+        problem = unknown_parameters(params)
+        if problem:
             # get_object_parameters() may be overridden: its keys are checked here, not at setup.
-            raise ImproperlyConfigured(f"Unknown object parameter(s): {', '.join(unknown)}")
+            raise ImproperlyConfigured(f"get_object_parameters({target.name!r}) gave {problem}.")
+        metadata = params.pop("metadata", None)
         sdk = require("azure.storage.blob", "azure")
         settings = sdk.ContentSettings(
             **{"cache_control": self.cache_control, **params},
@@ -193,16 +193,11 @@ class AzureStorage(AzureUrls):
     def _stat_key(self, key: str) -> ObjectInfo:
         props = self._blob(key).get_blob_properties(timeout=self.timeout)
         content = props.content_settings
-        return ObjectInfo(
-            size=int(props.size or 0),
-            modified=props.last_modified,
-            created=props.creation_time,
-            etag=props.etag,
-            content_type=content.content_type,
-            content_encoding=content.content_encoding,
-            version=props.etag,
-            raw=props,
-        )
+        info = ObjectInfo(int(props.size or 0), props.last_modified, props.creation_time, raw=props)
+        info.etag = info.version = props.etag  # ranged reads are pinned to the ETag
+        info.content_type = content.content_type
+        info.content_encoding = content.content_encoding
+        return info
 
     def _read_key(self, key: str, info: ObjectInfo, start: int) -> Any:
         blob = self._blob(key)
