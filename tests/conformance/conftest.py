@@ -1,7 +1,7 @@
 """The backends the conformance suite runs against, each with a capability record.
 
-A backend joins the suite by adding a ``backend_<id>`` fixture below that returns a
-:class:`Backend`. Tests branch on capabilities, never on backend ids.
+A backend joins the suite by adding a ``backend_<id>`` fixture below (or in its server module)
+that returns a :class:`Backend`. Tests branch on capabilities, never on backend ids.
 """
 
 from __future__ import annotations
@@ -23,6 +23,13 @@ from tests.servers.reference import DirectoryStorage, StaticHTTPServer, fetch
 #: The reference storages, then every backend with a server module in tests/servers/ (each of
 #: which defines a ``backend_<module>`` fixture).
 BACKEND_IDS = ["filesystem", "inmemory", "directory", *SERVER_MODULES]
+
+KiB = 1024
+#: The reference directory backend's part size (and single-request limit) with small parts.
+DIRECTORY_SMALL_PART = 64 * KiB
+
+#: How many parts each completed upload of the directory backend had, by file path.
+_DIRECTORY_PARTS: dict[str, int] = {}
 
 
 @dataclass
@@ -52,14 +59,29 @@ class Capabilities:
     reopen_pickled_files: bool = True
 
 
+def _no_raw_read(storage: Storage, name: str) -> bytes:
+    pytest.fail("this backend's record has no raw_read: it must say how to read stored bytes")
+
+
 @dataclass
 class Backend:
-    """One backend under test: how to build a storage, what it can do, how to fetch a URL."""
+    """One backend under test: how to build a storage, what it can do, how to check it.
+
+    ``raw_read(storage, name)`` returns the bytes stored under ``name`` as the service itself
+    holds them (its own SDK or filesystem, at ``storage._key(name)``), never through the storage.
+    ``small_parts`` are storage options that cut uploads into parts of at most 5 MiB with
+    a single-request limit no larger, so a 12 MiB file crosses several parts.
+    ``count_parts(storage, name)`` returns how many parts a stored file was uploaded in; None
+    when the service does not show it (the part-count assertions are then skipped).
+    """
 
     id: str
     make: Callable[..., Storage]
     caps: Capabilities = field(default_factory=Capabilities)
     fetch: Callable[[str], bytes] | None = None
+    raw_read: Callable[[Any, str], bytes] = _no_raw_read
+    small_parts: dict[str, Any] = field(default_factory=dict)
+    count_parts: Callable[[Any, str], int] | None = None
 
     def storage(self, **options: Any) -> Storage:
         """Return a storage of this backend, in this test's isolated area."""
@@ -90,6 +112,9 @@ def backend_filesystem(http_root: tuple[Path, str], tmp_path: Path) -> Backend:
             options["allow_overwrite"] = True
         return FileSystemStorage(**options)
 
+    def raw_read(storage: Any, name: str) -> bytes:
+        return Path(storage.path(name)).read_bytes()
+
     caps = Capabilities(
         strict_names=False,
         created_time=True,
@@ -98,7 +123,7 @@ def backend_filesystem(http_root: tuple[Path, str], tmp_path: Path) -> Backend:
         update=True,
         reopen_pickled_files=False,
     )
-    return Backend("filesystem", make, caps, fetch)
+    return Backend("filesystem", make, caps, fetch, raw_read)
 
 
 @pytest.fixture
@@ -114,6 +139,11 @@ def backend_inmemory() -> Backend:
             pytest.skip("Django's InMemoryStorage has no option to overwrite files")
         return storage  # type: ignore[no-any-return]
 
+    def raw_read(storage: Any, name: str) -> bytes:
+        # Nothing lies below the storage's own files: their content is the stored state.
+        with storage.open(name, "rb") as handle:
+            return bytes(handle.read())
+
     caps = Capabilities(
         strict_names=False,
         atomic_create=False,
@@ -126,7 +156,20 @@ def backend_inmemory() -> Backend:
         shared_state=False,
         reopen_pickled_files=False,
     )
-    return Backend("inmemory", make, caps, None)
+    return Backend("inmemory", make, caps, None, raw_read)
+
+
+class PartCountingDirectoryStorage(DirectoryStorage):
+    """The directory reference backend, noting how many parts each completed upload had
+    (a directory keeps no trace of them; an object store's ETag or block list does)."""
+
+    def _complete_upload(self, target: Any, state: Any, parts: list[Any]) -> None:
+        super()._complete_upload(target, state, parts)
+        _DIRECTORY_PARTS[str(self.path_of(target.key))] = len(parts)
+
+    def _put_key(self, target: Any, data: bytes) -> None:
+        super()._put_key(target, data)
+        _DIRECTORY_PARTS[str(self.path_of(target.key))] = 1
 
 
 @pytest.fixture
@@ -134,12 +177,29 @@ def backend_directory(http_root: tuple[Path, str]) -> Backend:
     root, base_url = http_root
     area = Path(tempfile.mkdtemp(dir=root))
 
-    def make(file_overwrite: bool = False) -> Storage:
-        return DirectoryStorage(
-            root=str(area), base_url=f"{base_url}{area.name}/", file_overwrite=file_overwrite
+    def make(file_overwrite: bool = False, **options: Any) -> Storage:
+        return PartCountingDirectoryStorage(
+            root=str(area),
+            base_url=f"{base_url}{area.name}/",
+            file_overwrite=file_overwrite,
+            **options,
         )
 
-    return Backend("directory", make, Capabilities(accessed_time=True), fetch)
+    def raw_read(storage: Any, name: str) -> bytes:
+        return (area / storage._key(name)).read_bytes()
+
+    def count_parts(storage: Any, name: str) -> int:
+        return _DIRECTORY_PARTS[str(area / storage._key(name))]
+
+    return Backend(
+        "directory",
+        make,
+        Capabilities(accessed_time=True),
+        fetch,
+        raw_read,
+        small_parts={"part_size": DIRECTORY_SMALL_PART},
+        count_parts=count_parts,
+    )
 
 
 @pytest.fixture(params=BACKEND_IDS)

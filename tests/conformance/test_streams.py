@@ -8,6 +8,8 @@ import os
 import pytest
 from django.core.files.base import ContentFile
 
+from tests.conformance.support import assert_same_bytes, stored_bytes
+
 LINES = b"first line\nsecond line\nthird\n"
 
 
@@ -82,28 +84,27 @@ def test_readline_in_text_mode(storage):
         assert handle.readline() == "second line\n"
 
 
-def test_write_in_several_calls(storage):
+def test_write_in_several_calls(backend, storage):
     parts = [os.urandom(50_000) for _ in range(5)]
     with storage.open("written-multi.bin", "wb") as handle:
         for part in parts:
             handle.write(part)
-    with storage.open("written-multi.bin", "rb") as handle:
-        assert handle.read() == b"".join(parts)
+    assert_same_bytes(stored_bytes(backend, storage, "written-multi.bin"), b"".join(parts))
 
 
-def test_text_write_mode(storage):
+def test_text_write_mode(backend, storage):
     with storage.open("written-text.txt", "w") as handle:
         handle.write("ünï ")
         handle.write("côdé\n")
-    with storage.open("written-text.txt", "rb") as handle:
-        assert handle.read() == "ünï côdé\n".encode()
+    assert stored_bytes(backend, storage, "written-text.txt") == "ünï côdé\n".encode()
 
 
-def test_closing_an_unwritten_file_stores_an_empty_file(storage):
+def test_closing_an_unwritten_file_stores_an_empty_file(backend, storage):
     handle = storage.open("written-nothing.txt", "wb")
     handle.close()
     assert storage.exists("written-nothing.txt")
     assert storage.size("written-nothing.txt") == 0
+    assert backend.raw_read(storage, "written-nothing.txt") == b""
 
 
 def test_writing_a_file_opened_for_reading_fails(backend, storage, stored):
@@ -131,8 +132,7 @@ def test_append_mode(backend, storage):
         return
     with storage.open(name, "ab") as handle:
         handle.write(b"two")
-    with storage.open(name, "rb") as handle:
-        assert handle.read() == b"one two"
+    assert stored_bytes(backend, storage, name) == b"one two"
 
 
 def test_file_reopens_after_close(backend, storage, stored):

@@ -294,18 +294,37 @@ def azure_storage(azurite: Azurite, azure_container: str) -> Any:
 
 
 @pytest.fixture
-def backend_azure(azurite: Azurite, azure_container: str) -> Any:
+def backend_azure(azurite: Azurite, azure_container: str) -> Iterator[Any]:
     """The Azure Blob backend for the conformance suite (private container, SAS URLs)."""
     from storages.backends.azure_storage import AzureStorage
     from tests.conformance.conftest import Backend, Capabilities
     from tests.servers.reference import fetch
 
-    def make(file_overwrite: bool = False) -> Any:
-        return AzureStorage(
-            **azurite.options(azure_container, file_overwrite=file_overwrite, expiration_secs=300)
-        )
+    made: list[Any] = []
+    raw = azurite.client().get_container_client(azure_container)
 
-    return Backend("azure", make, Capabilities(created_time=True), fetch)
+    def make(file_overwrite: bool = False, **options: Any) -> Any:
+        options = {"file_overwrite": file_overwrite, "expiration_secs": 300, **options}
+        storage = AzureStorage(**azurite.options(azure_container, **options))
+        made.append(storage)
+        return storage
+
+    def raw_read(storage: Any, name: str) -> bytes:
+        return bytes(raw.get_blob_client(storage._key(name)).download_blob().readall())
+
+    def count_parts(storage: Any, name: str) -> int:
+        # A blob sent in one Put Blob request has no committed blocks.
+        committed, _ = raw.get_blob_client(storage._key(name)).get_block_list("committed")
+        return max(len(committed), 1)
+
+    block = 1024 * 1024
+    small_parts = {"client_options": {"max_block_size": block, "max_single_put_size": block}}
+    yield Backend(
+        "azure", make, Capabilities(created_time=True), fetch, raw_read, small_parts, count_parts
+    )
+    for storage in made:
+        storage.close()
+    raw.close()
 
 
 def recorder(delay: float = 0.0, **transport_options: Any) -> Any:

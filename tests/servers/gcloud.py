@@ -211,12 +211,25 @@ def backend_gcloud(gcs_server: FakeGcsServer, gcs_bucket: str) -> Any:
     from tests.conformance.conftest import Backend, Capabilities
     from tests.servers.reference import fetch
 
-    def make(file_overwrite: bool = False) -> Any:
-        return GoogleCloudStorage(**gcs_server.options(gcs_bucket, file_overwrite=file_overwrite))
+    clients: list[Any] = []  # one raw client, made when a test first reads through it
 
-    # Create-only saves in the suite are small (one request), where fake-gcs-server enforces
-    # the generation precondition, so the race test holds.
-    return Backend("gcloud", make, Capabilities(created_time=True), fetch)
+    def make(file_overwrite: bool = False, **options: Any) -> Any:
+        return GoogleCloudStorage(
+            **gcs_server.options(gcs_bucket, file_overwrite=file_overwrite, **options)
+        )
+
+    def raw_read(storage: Any, name: str) -> bytes:
+        if not clients:
+            clients.append(gcs_server.client())
+        blob = clients[0].bucket(storage.bucket_name).blob(storage._key(name))
+        # The stored bytes themselves, never decompressed on the way.
+        return bytes(blob.download_as_bytes(raw_download=True))
+
+    # Create-only saves in the race test are small (one request), where fake-gcs-server
+    # enforces the generation precondition, so the race test holds. A resumable upload leaves
+    # no trace of its chunks in the object: count_parts stays unknown.
+    small_parts = {"blob_chunk_size": 256 * 1024}  # the API's smallest chunk
+    return Backend("gcloud", make, Capabilities(created_time=True), fetch, raw_read, small_parts)
 
 
 class RecordingSession:

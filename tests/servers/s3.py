@@ -106,11 +106,38 @@ def s3_storage(moto_server: MotoServer, s3_bucket: str) -> Any:
 @pytest.fixture
 def backend_s3(moto_server: MotoServer, s3_bucket: str) -> Any:
     """The S3 backend for the conformance suite."""
+    from boto3.s3.transfer import TransferConfig
+
     from storages.backends.s3 import S3Storage
     from tests.conformance.conftest import Backend, Capabilities
     from tests.servers.reference import fetch
 
-    def make(file_overwrite: bool = False) -> Any:
-        return S3Storage(**moto_server.options(s3_bucket, file_overwrite=file_overwrite))
+    clients: list[Any] = []  # one raw boto3 client, made when a test first reads through it
 
-    return Backend("s3", make, Capabilities(), fetch)
+    def raw() -> Any:
+        if not clients:
+            clients.append(moto_server.client())
+        return clients[0]
+
+    def make(file_overwrite: bool = False, **options: Any) -> Any:
+        return S3Storage(**moto_server.options(s3_bucket, file_overwrite=file_overwrite, **options))
+
+    def raw_read(storage: Any, name: str) -> bytes:
+        body = raw().get_object(Bucket=storage.bucket_name, Key=storage._key(name))["Body"]
+        return bytes(body.read())
+
+    def count_parts(storage: Any, name: str) -> int:
+        # A multipart upload's ETag ends with "-<number of parts>".
+        etag = raw().head_object(Bucket=storage.bucket_name, Key=storage._key(name))["ETag"]
+        _, dash, parts = etag.strip('"').rpartition("-")
+        return int(parts) if dash else 1
+
+    # S3's smallest part, for streamed writes and save() alike (save() follows a TransferConfig).
+    part = 5 * 1024 * 1024
+    small_parts = {
+        "file_buffer_size": part,
+        "transfer_config": TransferConfig(
+            multipart_threshold=part, multipart_chunksize=part, max_concurrency=3
+        ),
+    }
+    return Backend("s3", make, Capabilities(), fetch, raw_read, small_parts, count_parts)
