@@ -170,7 +170,10 @@ class PartWriter:
         self._base = part_size or storage.part_size
         self._single = max(storage.single_put_size, 0)
         self._workers = max(int(storage.upload_concurrency or 1), 1)
-        self._buffer = bytearray()
+        # The bytes not sent yet, as views: of the caller's own ``bytes`` (immutable, so a part
+        # made of one whole object is sent without a copy) or of a private copy.
+        self._chunks: list[memoryview] = []
+        self._buffered = 0
         self._state: Any = None
         self._started = False
         self._parts: list[Any] = []
@@ -189,18 +192,44 @@ class PartWriter:
 
     def write(self, data: Any) -> int:
         """Buffer ``data``, uploading every part that is full and followed by more bytes."""
-        view = memoryview(data).cast("B")
+        view = memoryview(data if isinstance(data, bytes) else bytes(data)).cast("B")
         total = len(view)
         while view:
             limit = self._limit()
-            if len(self._buffer) >= limit:
+            if self._buffered >= limit:
                 self._flush()  # more bytes follow, so every full part can go now
                 continue
-            room = limit - len(self._buffer)
-            self._buffer += view[:room]
-            view = view[room:]
+            piece = view[: limit - self._buffered]
+            view = view[len(piece) :]
+            self._chunks.append(piece)
+            self._buffered += len(piece)
         self.written += total
         return total
+
+    def _take(self, size: int) -> bytes:
+        """Remove the first ``size`` buffered bytes and return them (no copy when they are
+        exactly one of the caller's ``bytes`` objects)."""
+        taken: list[memoryview] = []
+        needed = size
+        while needed:
+            chunk = self._chunks[0]
+            if len(chunk) <= needed:
+                taken.append(self._chunks.pop(0))
+                needed -= len(chunk)
+            else:
+                taken.append(chunk[:needed])
+                self._chunks[0] = chunk[needed:]
+                needed = 0
+        self._buffered -= size
+        if len(taken) == 1:
+            whole = taken[0].obj
+            if isinstance(whole, bytes) and len(whole) == size:
+                return whole
+        return b"".join(taken)
+
+    def _clear(self) -> None:
+        self._chunks.clear()
+        self._buffered = 0
 
     def _call(self, hook: str, *args: Any) -> Any:
         storage = self._storage
@@ -213,11 +242,8 @@ class PartWriter:
                 janitor.start()  # now, so a finalizer never has to start a thread
             self._state = self._call("_begin_upload")
             self._started = True
-        while len(self._buffer) >= (size := self._part_size()):
-            with memoryview(self._buffer) as view:
-                data = bytes(view[:size])  # one copy: a slice of the bytearray would be two
-            del self._buffer[:size]
-            self._send(data, last=False)
+        while self._buffered >= (size := self._part_size()):
+            self._send(self._take(size), last=False)
 
     def _send(self, data: bytes, last: bool) -> None:
         self._sent += 1
@@ -241,13 +267,12 @@ class PartWriter:
     def commit(self) -> None:
         """Store everything written: one request, or the last part and the completion."""
         try:
-            if not self._started and len(self._buffer) <= self._single:
-                self._call("_put_key", bytes(self._buffer))
+            if not self._started and self._buffered <= self._single:
+                self._call("_put_key", self._take(self._buffered))
             else:
                 if not self._started:
                     self._flush()
-                self._send(bytes(self._buffer), last=True)
-                self._buffer.clear()
+                self._send(self._take(self._buffered), last=True)
                 self._drain()
                 self._call("_complete_upload", self._state, self._parts)
                 self._started = False
@@ -255,12 +280,12 @@ class PartWriter:
             self.abort()
             raise
         finally:
-            self._buffer.clear()
+            self._clear()
             self._shutdown()
 
     def abort(self, background: bool = False) -> None:
         """Abandon the upload (in the janitor thread if ``background`` and the backend allows)."""
-        self._buffer.clear()
+        self._clear()
         for future in self._pending:
             future.cancel()
         # Parts still on their way would outlive an abort that ran before them.

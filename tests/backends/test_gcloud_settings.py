@@ -218,6 +218,26 @@ def test_content_type_is_guessed_or_taken_from_the_upload(gcs_storage, raw):
     assert raw.obj("noext")["contentType"] == "application/octet-stream"
 
 
+def test_content_type_and_encoding_follow_the_shared_rule(gcs_storage, raw):
+    # The name's guess gives an encoding too: an archive compressed with gzip is served as
+    # such, not as an opaque body. An unknown extension gets the default content type.
+    payload = gzip.compress(b"tar bytes", mtime=0)
+    storage = gcs_storage()
+    storage.save("backup.tar.gz", ContentFile(payload))
+    storage.save("data.unknownext", ContentFile(b"?"))
+    with storage.open("written.tar.gz", "wb") as handle:
+        handle.write(payload)
+    bucket = raw.client.bucket(raw.bucket)
+    for key in ("backup.tar.gz", "written.tar.gz"):
+        blob = bucket.get_blob(key)
+        assert (blob.content_type, blob.content_encoding) == ("application/x-tar", "gzip")
+        assert blob.download_as_bytes(raw_download=True) == payload
+    unknown = bucket.get_blob("data.unknownext")
+    assert unknown.content_type == "application/octet-stream"
+    assert unknown.content_encoding is None
+    assert storage.open("backup.tar.gz").read() == payload  # stored as given, not unpacked
+
+
 def test_default_acl_none_keeps_the_bucket_default(gcs_storage, raw):
     gcs_storage().save("private.txt", ContentFile(b"p"))
     assert ("allUsers", "READER") not in acl_of(raw.obj("private.txt"))

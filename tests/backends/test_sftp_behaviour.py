@@ -22,8 +22,7 @@ from django.test import override_settings
 
 from storages.backends import sftpstorage
 from storages.backends.sftpstorage import TEMP_PREFIX, SFTPStorage
-from storages.errors import AlreadyExists, StorageError
-from storages.files import UploadBody
+from storages.errors import StorageError
 from tests.servers import wait_until
 
 MiB = 1024 * 1024
@@ -201,14 +200,33 @@ def test_seek_reads_the_right_range(sftp_storage):
 # -- create-only writes ----------------------------------------------------------------------
 
 
-def test_create_only_write_refuses_an_existing_file(sftp_storage, sftp_area, raw):
+class Racing(File):
+    """Content that runs ``action`` once, when the upload has read ``after`` bytes of it."""
+
+    def __init__(self, data, after, action):
+        super().__init__(io.BytesIO(data), "racing.bin")
+        self.after, self.action, self.runs = after, action, 0
+
+    def read(self, size=-1):
+        if not self.runs and self.file.tell() >= self.after:
+            self.runs += 1
+            self.action()
+        return self.file.read(size)
+
+
+def test_create_only_write_refuses_a_file_stored_meanwhile(sftp_storage, sftp_area, raw):
+    def store_it_first():
+        with raw.open(f"{sftp_area}/taken.txt", "wb") as handle:
+            handle.write(b"original")
+
     storage = sftp_storage()
-    storage.save("taken.txt", ContentFile(b"original"))
-    with pytest.raises(AlreadyExists) as info:
-        storage._write(storage._key("taken.txt"), UploadBody(ContentFile(b"new")), False)
-    assert isinstance(info.value, FileExistsError)
-    assert raw.listdir(sftp_area) == ["taken.txt"]  # no temporary file left either
+    # The name is free when save() checks it; another writer stores it before the rename.
+    content = Racing(b"new", 0, store_it_first)
+    name = storage.save("taken.txt", content)
+    assert content.runs == 1 and name != "taken.txt"
+    assert sorted(raw.listdir(sftp_area)) == sorted(["taken.txt", name])  # no temporary file
     assert raw.open(f"{sftp_area}/taken.txt").read() == b"original"
+    assert raw.open(f"{sftp_area}/{name}").read() == b"new"
 
 
 def test_racing_storages_in_separate_connections_keep_both(sftp_storage, sftp_area, raw):
@@ -295,7 +313,7 @@ def collect_inside_the_session_lock(storage, forget) -> None:
     """Drop the last references to unclosed files and run the garbage collector while this
     thread holds the session's lock, as when a collection starts inside paramiko's request code.
     Fails (instead of hanging) if a finalizer waits for the lock."""
-    lock = storage._conn().sftp._lock
+    lock = storage.sftp._lock
 
     def body():
         with lock:
@@ -314,7 +332,7 @@ def test_unclosed_reader_collected_inside_a_request_does_not_hang(sftp_storage):
     storage.save("a.txt", ContentFile(b"0123456789"))
     files = [storage.open("a.txt")]
     assert files[0].read(3) == b"012"
-    handle = weakref.ref(files[0]._reader._stream._handle)  # the reader's paramiko file
+    handle = weakref.ref(files[0]._reader._stream._stream._handle)  # the reader's paramiko file
     collect_inside_the_session_lock(storage, files.clear)
     # Put off, not freed: freeing it would make paramiko send a close request of its own.
     assert handle() is not None and not handle()._closed
@@ -339,16 +357,16 @@ def test_connections_close_at_interpreter_exit(sshd, sftp_area):
         f"""
         import atexit, sys
         sys.path.insert(0, {str(Path(__file__).resolve().parents[2])!r})
-        connections = []
+        transports = []
         # Registered before the storage module: runs after its exit handler.
-        atexit.register(lambda: print("alive" if any(c.alive() for c in connections)
+        atexit.register(lambda: print("alive" if any(t.is_active() for t in transports)
                                       else "closed", flush=True))
         import tests.conftest
         from storages.backends.sftpstorage import SFTPStorage
         storage = SFTPStorage(**{sshd.options(sftp_area)!r})
         storage.exists("a")
-        connections.extend(storage._clients)
-        print("connected", len(connections), flush=True)
+        transports.append(storage.sftp.get_channel().get_transport())
+        print("connected", len(transports), flush=True)
         """
     )
     mark = sshd.mark()
@@ -382,21 +400,19 @@ def test_a_read_survives_a_restart(sshd, sftp_storage):
 
 
 def test_a_save_whose_connection_dropped_is_sent_again(sshd, sftp_storage, sftp_area, raw):
-    class DroppingStorage(SFTPStorage):
-        dropped = 0
-
-        def _begin(self, conn, path):
-            upload = super()._begin(conn, path)
-            if not self.dropped:
-                type(self).dropped += 1
-                conn.ssh.get_transport().sock.close()  # the network goes away mid-upload
-            return upload
-
-    storage = sftp_storage(cls=DroppingStorage)
-    storage.exists("x")
+    storage = sftp_storage()
     data = os.urandom(2 * MiB)
-    assert storage.save("resent.bin", ContentFile(data)) == "resent.bin"
-    assert DroppingStorage.dropped == 1
+
+    def network_goes_away():
+        assert len(raw.listdir(sftp_area)) == 1  # the first part is in the temporary file
+        storage.sftp.get_channel().get_transport().sock.close()
+
+    # Read after the first part was sent; the last one then fails on the dead connection.
+    content = Racing(data, 2 * MiB, network_goes_away)
+    mark = sshd.mark()
+    assert storage.save("resent.bin", content) == "resent.bin"
+    assert content.runs == 1
+    assert sshd.logins(since=mark) == 2
     assert raw.open(f"{sftp_area}/resent.bin").read() == data
     assert raw.listdir(sftp_area) == ["resent.bin"]  # the first attempt's temp file is gone
 

@@ -290,14 +290,19 @@ def sftp_storage(sshd: SSHServer, sftp_area: str, sftp_http: str) -> Iterator[An
 
 
 @pytest.fixture
-def backend_sftpstorage(sftp_storage: Any) -> Any:
+def backend_sftpstorage(sshd: SSHServer, sftp_area: str, sftp_storage: Any) -> Any:
     """The SFTP backend for the conformance suite."""
     from tests.conformance.conftest import Backend, Capabilities
 
-    def make(file_overwrite: bool = False) -> Any:
-        return sftp_storage(file_overwrite=file_overwrite)
+    def make(file_overwrite: bool = False, **options: Any) -> Any:
+        return sftp_storage(file_overwrite=file_overwrite, **options)
 
-    return Backend("sftpstorage", make, Capabilities(accessed_time=True), fetch)
+    def raw_read(storage: Any, name: str) -> bytes:
+        # The server's own filesystem: the file under the root directory the storage uses.
+        return sshd.local(f"{sftp_area}/{storage._key(name)}").read_bytes()
+
+    # Parts are 1 MiB already (SFTP has no part-size setting): no options needed.
+    return Backend("sftpstorage", make, Capabilities(accessed_time=True), fetch, raw_read)
 
 
 @pytest.fixture(scope="session")

@@ -13,7 +13,6 @@ web request never blocks on a prompt nobody can answer.
 from __future__ import annotations
 
 import base64
-import collections
 import contextlib
 import getpass
 import hashlib
@@ -24,7 +23,6 @@ import socket
 import sys
 import threading
 import warnings
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from django.core.exceptions import ImproperlyConfigured
@@ -34,7 +32,7 @@ from storages.deps import require
 from storages.errors import AccessDenied, StorageError
 
 if TYPE_CHECKING:
-    from storages.backends.sftpstorage import SFTPStorage
+    from storages.backends._sftp_settings import SFTPSettings
 
 __all__ = ["Connection", "HostKeyError", "UnknownHostKeyWarning", "open_connection"]
 
@@ -52,8 +50,6 @@ class HostKeyError(ImproperlyConfigured):
 class UnknownHostKeyWarning(UserWarning):
     """A host key was accepted without being checked (``SFTP_HOST_KEY_POLICY = "warn"``)."""
 
-
-# -- requests in progress: no password prompt while Django handles one ----------------------
 
 _requests_lock = threading.Lock()
 _requests_in_progress = 0
@@ -94,9 +90,6 @@ def prompt_refusal() -> str | None:
 _prompt_lock = threading.Lock()
 
 
-# -- host keys -------------------------------------------------------------------------------
-
-
 def fingerprint(key: Any) -> str:
     """Return the OpenSSH-style SHA256 fingerprint of a paramiko key."""
     digest = hashlib.sha256(key.asbytes()).digest()
@@ -117,11 +110,11 @@ class _HostKeyPolicy:
     lives, and the storage must stay free to be garbage collected (which closes connections).
     """
 
-    def __init__(self, storage: SFTPStorage, path: str) -> None:
-        self.policy = storage.host_key_policy
+    def __init__(self, settings: SFTPSettings, path: str) -> None:
+        self.policy = settings.host_key_policy
         self.path = path
-        self.file_label = storage.setting_label("known_host_file")
-        self.policy_label = storage.setting_label("host_key_policy")
+        self.file_label = settings.setting_label("known_host_file")
+        self.policy_label = settings.setting_label("host_key_policy")
 
     def missing_host_key(self, client: Any, hostname: str, key: Any) -> None:
         if self.policy == "add":
@@ -164,41 +157,14 @@ class _HostKeyPolicy:
                 handle.write(line)
 
 
-# -- connections -----------------------------------------------------------------------------
-
-
 class Connection:
-    """One SSH connection and its SFTP session, used by one thread."""
+    """One SSH connection and its SFTP session."""
 
-    __slots__ = ("deferred", "files", "sftp", "ssh", "thread")
+    __slots__ = ("sftp", "ssh")
 
     def __init__(self, ssh: Any, sftp: Any) -> None:
         self.ssh = ssh
         self.sftp = sftp
-        self.thread = threading.current_thread()
-        #: Clean-ups that could not run when asked (see ``later()``), run by ``run_deferred()``.
-        self.deferred: collections.deque[Callable[[], object]] = collections.deque()
-        #: The remote files open on this session. Holding them here means a paramiko file is
-        #: never freed by the garbage collector together with an unclosed storage file (its
-        #: finalizer would send a request, see ``can_request_now()``): it is freed when closed.
-        self.files: set[Any] = set()
-
-    def open(self, path: str, mode: str) -> Any:
-        """Open a remote file; it stays referenced here until ``close_file()``."""
-        handle = self.sftp.open(path, mode)
-        self.files.add(handle)
-        return handle
-
-    def close_file(self, handle: Any) -> None:
-        """Close a file from ``open()`` now; errors (e.g. of pipelined writes) propagate."""
-        try:
-            handle.close()
-        finally:
-            self.files.discard(handle)
-
-    def close_file_later(self, handle: Any) -> None:
-        """Close a file from ``open()`` now if a request can be made, else at the next use."""
-        self.later(lambda: self.close_file(handle))
 
     def can_request_now(self) -> bool:
         """Return whether a request may be made on this connection right now.
@@ -214,21 +180,6 @@ class Connection:
             return False
         lock.release()
         return True
-
-    def later(self, cleanup: Callable[[], object]) -> None:
-        """Run ``cleanup`` now if a request can be made, else at this connection's next use."""
-        if self.can_request_now():
-            with contextlib.suppress(Exception):
-                cleanup()
-        else:
-            self.deferred.append(cleanup)
-
-    def run_deferred(self) -> None:
-        """Run the clean-ups put off by ``later()`` (called before each use of the connection)."""
-        while self.deferred:
-            cleanup = self.deferred.popleft()
-            with contextlib.suppress(Exception):
-                cleanup()
 
     def alive(self) -> bool:
         """Return whether the connection still works (as far as can be told without a request)."""
@@ -247,75 +198,76 @@ class Connection:
             self.sftp.close()
         with contextlib.suppress(Exception):
             self.ssh.close()
-        self.deferred.clear()
-        self.files.clear()
 
 
 def _connect_arguments(paramiko: Any) -> frozenset[str]:
     return frozenset(inspect.signature(paramiko.SSHClient.connect).parameters) - {"self"}
 
 
-def _address(storage: SFTPStorage) -> str:
-    port = storage.params.get("port", 22)
-    return f"{storage.host}:{port}"
+def _address(settings: SFTPSettings) -> str:
+    port = settings.params.get("port", 22)
+    return f"{settings.host}:{port}"
 
 
-def open_connection(storage: SFTPStorage) -> Connection:
-    """Connect ``storage`` to its server and open an SFTP session."""
+def open_connection(
+    settings: SFTPSettings, prompted: str | None = None
+) -> tuple[Connection, str | None]:
+    """Connect to the server ``settings`` name and open an SFTP session.
+
+    ``prompted`` is a password typed at an earlier prompt. Return the connection and the
+    password typed for it (``prompted`` again, a new one, or None), for the caller to remember;
+    an ``AccessDenied`` means that no remembered password should be tried again.
+    """
     paramiko = require("paramiko", "sftp")
-    if not storage.host:
+    if not settings.host:
         raise ImproperlyConfigured(
             "SFTPStorage needs a server: set SFTP_STORAGE_HOST, or the 'host' option in STORAGES."
         )
-    params = storage.params
+    params = settings.params
     unknown = sorted(set(params) - _connect_arguments(paramiko))
     if unknown:
         raise ImproperlyConfigured(
-            f"{storage.setting_label('params')} has key(s) paramiko's SSHClient.connect() does "
+            f"{settings.setting_label('params')} has key(s) paramiko's SSHClient.connect() does "
             f"not take: {', '.join(unknown)}."
         )
     kwargs = dict(params)
     kwargs.setdefault("timeout", DEFAULT_TIMEOUT)
-    prompted = storage._prompted_password
-    if prompted is not None and "password" not in params:
+    if "password" in params:
+        prompted = None
+    elif prompted is not None:
         kwargs["password"] = prompted
     try:
-        return _open(paramiko, storage, kwargs)
+        return _open(paramiko, settings, kwargs), prompted
     except paramiko.AuthenticationException as exc:
-        if not storage.interactive or "password" in params:
-            raise _auth_failed(storage, exc, "") from exc
+        if not settings.interactive or "password" in params:
+            raise _auth_failed(settings, exc, "") from exc
         if prompted is not None:
-            storage._forget_password()
-            raise _auth_failed(storage, exc, REFUSED_PROMPT) from exc
+            raise _auth_failed(settings, exc, REFUSED_PROMPT) from exc
         reason = prompt_refusal()
         if reason is not None:
             raise _auth_failed(
-                storage,
+                settings,
                 exc,
-                f" {storage.setting_label('interactive')} is on, but no password was asked for "
+                f" {settings.setting_label('interactive')} is on, but no password was asked for "
                 f"because {reason}.",
             ) from exc
-    # Ask once for all threads; whoever asked first shares the answer.
+    # One prompt at a time, however many storages ask.
     with _prompt_lock:
-        password = storage._prompted_password
-        if password is None:
-            user = params.get("username") or getpass.getuser()
-            password = getpass.getpass(f"Password for {user}@{_address(storage)}: ")
+        user = params.get("username") or getpass.getuser()
+        password = getpass.getpass(f"Password for {user}@{_address(settings)}: ")
     kwargs["password"] = password
     try:
-        connection = _open(paramiko, storage, kwargs)
+        connection = _open(paramiko, settings, kwargs)
     except paramiko.AuthenticationException as exc:
-        storage._forget_password()
-        raise _auth_failed(storage, exc, REFUSED_PROMPT) from exc
-    storage._remember_password(password)
-    return connection
+        raise _auth_failed(settings, exc, REFUSED_PROMPT) from exc
+    return connection, password
 
 
-def _auth_failed(storage: SFTPStorage, exc: BaseException, extra: str) -> AccessDenied:
-    user = storage.params.get("username") or getpass.getuser()
+def _auth_failed(settings: SFTPSettings, exc: BaseException, extra: str) -> AccessDenied:
+    user = settings.params.get("username") or getpass.getuser()
     return AccessDenied(
-        f"The SFTP server {_address(storage)} refused to authenticate {user!r}: {exc}. Check "
-        f"the username, key_filename/pkey or password in {storage.setting_label('params')}."
+        f"The SFTP server {_address(settings)} refused to authenticate {user!r}: {exc}. Check "
+        f"the username, key_filename/pkey or password in {settings.setting_label('params')}."
         f"{extra}"
     )
 
@@ -327,38 +279,38 @@ def _no_delay(sock: Any) -> None:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
-def _unreachable(storage: SFTPStorage, exc: BaseException) -> StorageError:
+def _unreachable(settings: SFTPSettings, exc: BaseException) -> StorageError:
     return StorageError(
-        f"Cannot connect to the SFTP server {_address(storage)} "
-        f"({storage.setting_label('host')}, 'port' in {storage.setting_label('params')}): "
+        f"Cannot connect to the SFTP server {_address(settings)} "
+        f"({settings.setting_label('host')}, 'port' in {settings.setting_label('params')}): "
         f"{type(exc).__name__}: {exc}"
     )
 
 
-def _open(paramiko: Any, storage: SFTPStorage, kwargs: dict[str, Any]) -> Connection:
+def _open(paramiko: Any, settings: SFTPSettings, kwargs: dict[str, Any]) -> Connection:
     ssh = paramiko.SSHClient()
-    path = storage.known_hosts_path()
+    path = settings.known_hosts_path()
     try:
         if os.path.exists(path):
             ssh.load_host_keys(path)
     except (OSError, paramiko.SSHException) as exc:
         raise HostKeyError(
             f"Cannot read the known-hosts file {path} "
-            f"({storage.setting_label('known_host_file')}): {exc}"
+            f"({settings.setting_label('known_host_file')}): {exc}"
         ) from exc
-    policy = storage.host_key_policy
+    policy = settings.host_key_policy
     ssh.set_missing_host_key_policy(
-        _HostKeyPolicy(storage, path) if isinstance(policy, str) else policy
+        _HostKeyPolicy(settings, path) if isinstance(policy, str) else policy
     )
     try:
-        ssh.connect(storage.host, **kwargs)
+        ssh.connect(settings.host, **kwargs)
         _no_delay(ssh.get_transport().sock)
         sftp = ssh.open_sftp()
     except paramiko.BadHostKeyException as exc:
         ssh.close()
         raise HostKeyError(
             f"The host key of the SFTP server {exc.hostname} changed: it offered "
-            f"{_describe(exc.key)}, but {path} ({storage.setting_label('known_host_file')}) "
+            f"{_describe(exc.key)}, but {path} ({settings.setting_label('known_host_file')}) "
             f"lists {_describe(exc.expected_key)}. Someone may be intercepting the connection. "
             f"If the server's key really changed, remove its old line from that file (ssh-keygen "
             f"-R HOST -f FILE) and add the new key."
@@ -371,13 +323,13 @@ def _open(paramiko: Any, storage: SFTPStorage, kwargs: dict[str, Any]) -> Connec
         if "no authentication methods" in str(exc).lower():
             # No key and no password to try: an authentication failure like any other.
             raise paramiko.AuthenticationException(str(exc)) from exc
-        raise _unreachable(storage, exc) from exc
+        raise _unreachable(settings, exc) from exc
     except (HostKeyError, ImproperlyConfigured):
         ssh.close()
         raise
     except (OSError, EOFError) as exc:
         ssh.close()
-        raise _unreachable(storage, exc) from exc
+        raise _unreachable(settings, exc) from exc
     except BaseException:
         ssh.close()
         raise

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import os
-import posixpath
 from collections.abc import Mapping
-from pathlib import PurePath
 from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
 
+from storages._remote_fs import RemoteFilesystem, checked_base_url, checked_mode, checked_root
+from storages.backends._sftp_connection import Connection
 from storages.settings import Setting
 
 __all__ = ["HOST_KEY_POLICIES", "LEGACY_ARGUMENTS", "SFTPSettings"]
@@ -36,8 +36,8 @@ LEGACY_ARGUMENTS = (
 SECRET_PARAMS = ("password", "passphrase")
 
 
-class SFTPSettings:
-    """Declares every SFTP setting; mixed into the storage class."""
+class SFTPSettings(RemoteFilesystem[Connection]):
+    """Declares every SFTP setting, and checks and normalizes their values."""
 
     host = Setting("SFTP_STORAGE_HOST", None, doc="Host name or address of the SFTP server.")
     root_path = Setting(
@@ -78,13 +78,14 @@ class SFTPSettings:
         doc="URL prefix under which a web server publishes the root directory.",
     )
 
-    def _configure_sftp(self: Any) -> None:
+    def _configure(self) -> None:
         """Validate the settings and derive the remote root directory."""
+        super()._configure()
         self.host = _text_or_none(self.host, self.setting_label("host"))
         self.params = _checked_params(self.params, self.setting_label("params"))
         self.interactive = bool(self.interactive)
         for attr in ("file_mode", "dir_mode"):
-            setattr(self, attr, _checked_mode(getattr(self, attr), self.setting_label(attr)))
+            setattr(self, attr, checked_mode(getattr(self, attr), self.setting_label(attr)))
         for attr in ("uid", "gid"):
             setattr(self, attr, _checked_id(getattr(self, attr), self.setting_label(attr)))
         known = self.known_host_file
@@ -108,10 +109,10 @@ class SFTPSettings:
                 f"{self.setting_label('host_key_policy')} must be 'reject', 'add', 'warn' or a "
                 f"paramiko MissingHostKeyPolicy, not {policy!r}."
             )
-        self.base_url = _checked_base_url(self.base_url, self.setting_label("base_url"))
-        self._root = _checked_root(self.root_path, self.setting_label("root_path"))
+        self.base_url = checked_base_url(self.base_url, self.setting_label("base_url"))
+        self._root = checked_root(self.root_path, self.setting_label("root_path"))
 
-    def known_hosts_path(self: Any) -> str:
+    def known_hosts_path(self) -> str:
         """Return the known-hosts file in use (``~/.ssh/known_hosts`` unless configured)."""
         return str(self.known_host_file or os.path.expanduser("~/.ssh/known_hosts"))
 
@@ -140,44 +141,9 @@ def _checked_params(value: Any, label: str) -> dict[str, Any]:
     return params
 
 
-def _checked_mode(value: Any, label: str) -> int | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 0o7777:
-        raise ImproperlyConfigured(
-            f"{label} must be permission bits as an integer, such as 0o644, not {value!r}."
-        )
-    return value
-
-
 def _checked_id(value: Any, label: str) -> int | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise ImproperlyConfigured(f"{label} must be a numeric id (an integer >= 0), not {value!r}")
     return value
-
-
-def _checked_base_url(value: Any, label: str) -> str | None:
-    if value is None or value == "":
-        return None
-    if not isinstance(value, str):
-        raise ImproperlyConfigured(f"{label} must be a URL prefix, not {value!r}.")
-    url: str = value
-    if "://" not in url and not url.startswith("/"):
-        url = f"https://{url}"  # a bare host name, as custom_domain takes on other backends
-    return url if url.endswith("/") else url + "/"
-
-
-def _checked_root(value: Any, label: str) -> str:
-    if value is None:
-        return ""
-    if not isinstance(value, (str, PurePath)):
-        raise ImproperlyConfigured(f"{label} must be a directory path, not {value!r}.")
-    text = str(value)
-    if "\x00" in text:
-        raise ImproperlyConfigured(f"{label} contains a NUL byte.")
-    if not text:
-        return ""
-    root = posixpath.normpath(text)
-    return "" if root == "." else root

@@ -108,9 +108,6 @@ class GoogleCloudStorage(GoogleCloudUrls):
             self._create_bucket(client)
         return client
 
-    def _disconnect(self, client: Any) -> None:
-        client.close()
-
     def _create_bucket(self, client: Any) -> None:
         bucket = client.bucket(self.bucket_name)
         if bucket.exists():
@@ -120,6 +117,9 @@ class GoogleCloudStorage(GoogleCloudUrls):
         except Exception as exc:
             if http_status(exc) != 409:  # another thread or process created it first
                 raise
+
+    def _disconnect(self, client: Any) -> None:
+        client.close()
 
     def _new_blob(self, target: UploadTarget) -> tuple[Any, str | None]:
         """Return the blob an upload creates, with its properties set, and its predefined ACL."""

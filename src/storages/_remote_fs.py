@@ -1,0 +1,383 @@
+"""What every file-server backend (SFTP, FTP) decides the same way, written once.
+
+:class:`RemoteFilesystem` implements every core primitive over a server with real directories,
+on small hooks, and owns the policy:
+
+* connections (:mod:`storages._remote_connections`): one per thread, replaced when the server
+  dropped it; an operation that failed because its connection died runs once more on a new one
+  (``_run``); all closed on ``close()``, garbage collection and interpreter exit;
+* paths: every key lives under the root directory (``_remote(key)``); missing directories are
+  made one level at a time and given the configured ``dir_mode``;
+* writes: to a hidden temporary file (``TEMP_PREFIX``) in the target directory, renamed into
+  place when complete, create-only unless overwriting, so nothing partial is ever visible under
+  a name; listings hide temporary files; a failed or abandoned upload's temporary file is
+  removed; a ``save()`` whose connection dropped is sent once more on a new connection;
+* reads: a stream that, if the connection dies, carries on from the same byte on a new one,
+  provided the file's ``version`` (from ``_stat_path``) did not change;
+* clean-ups a finalizer asks for run at once if a request may be made, else at the next use.
+
+The hooks a backend implements (``conn`` is its connection, ``path`` a server path). They run
+inside the core's error translation: let the SDK's errors out (``error_rules`` map them).
+
+Connections
+  * ``_open_connection() -> C``: connect and log in.
+  * ``_close_connection(conn)``, a ``staticmethod`` (it runs in finalizers): close.
+  * ``_connection_alive(conn) -> bool``: whether it still works, without a request.
+  * ``_ping(conn)``: a harmless request; raises if the connection is dead.
+  * optional ``_can_request_now(conn) -> bool``: False while a request is in progress on it.
+  * optional ``_server_answered(exc) -> bool``: whether ``exc`` is the server's answer, not a
+    dead connection (default: missing, refused, exists, our own errors; extend for the SDK's).
+
+Files and directories
+  * ``_stat_path(conn, path) -> ObjectInfo``: ``FileNotFoundError`` if missing; ``is_dir``, and
+    ``version`` set to what changes with the file (e.g. ``(size, mtime)``).
+  * ``_open_reader(conn, path, info, start) -> stream``: ``read(n)`` from ``start``, ``close()``.
+  * ``_open_write(conn, path) -> handle``: create or truncate a file; ``FileNotFoundError`` if
+    its directory is missing.
+  * ``_write_handle(conn, handle, data)``; ``_close_handle(conn, handle)`` (errors of writes
+    still in flight propagate).
+  * ``_rename_no_replace(conn, src, dst)``: ``FileExistsError`` if ``dst`` exists;
+    ``_rename_replace(conn, src, dst)``: replace ``dst`` (atomically if the server can).
+  * ``_remove(conn, path)``; ``_mkdir(conn, path)`` (one level; fails if the parent is missing).
+  * ``_list_dir(conn, path) -> Iterable[(name, is_dir)]``: ``FileNotFoundError`` if missing.
+  * ``_chmod(conn, path, mode)``: only needed when ``file_mode`` / ``dir_mode`` can be set.
+  * optional: ``_is_dir(conn, path)`` (default: from ``_stat_path``); ``_dir_created(conn,
+    path)`` and ``_upload_opened(conn, handle, temp)`` (default: ``_chmod`` with ``dir_mode`` /
+    ``file_mode`` when set; override to set owners too).
+
+Backends set ``part_size`` (``single_put_size`` follows it), declare ``file_mode``, ``dir_mode``
+and ``base_url`` settings if they have them, and set ``self._root`` in ``_configure()``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import posixpath
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import PurePath
+from typing import Any, ClassVar, Generic, TypeVar
+
+from django.core.exceptions import ImproperlyConfigured
+from django.utils.encoding import filepath_to_uri
+
+from storages._remote_connections import RemoteConnections, ResumingReader, Session
+from storages._upload import UploadBody
+from storages.errors import AccessDenied, AlreadyExists, ErrorRule, NotFound
+from storages.objects import ObjectInfo, UploadTarget
+
+__all__ = [
+    "TEMP_PREFIX",
+    "RemoteFilesystem",
+    "Session",
+    "Upload",
+    "checked_base_url",
+    "checked_mode",
+    "checked_root",
+]
+
+C = TypeVar("C")
+MiB = 1024 * 1024
+#: Prefix of the temporary files uploads go to before they are renamed into place.
+TEMP_PREFIX = ".~stowage-"
+TEMP_SUFFIX = ".part"
+#: Paths that name no directory to create.
+_NO_DIRECTORY = frozenset({"", ".", "/"})
+
+
+@dataclass
+class Upload(Generic[C]):
+    """A temporary file being written, and the path it is renamed to when complete."""
+
+    session: Session[C]
+    handle: Any
+    temp: str
+    path: str
+
+
+class RemoteFilesystem(RemoteConnections[C]):
+    """A storage in a directory of a file server, one connection per thread."""
+
+    #: Bytes per write request; every body, however small, goes through the same writer.
+    part_size: int = 1 * MiB
+    single_put_size: int = 1 * MiB
+
+    # Backends declare these as settings when they have them; plain defaults here.
+    file_mode: Any = None
+    dir_mode: Any = None
+    base_url: Any = None
+    _root: str = ""
+    derived_attrs = RemoteConnections.derived_attrs | {"_root"}
+    #: The OSErrors file servers' SDKs raise; backends add their own rules to these.
+    error_rules: ClassVar[Sequence[ErrorRule]] = (
+        (FileNotFoundError, NotFound),
+        (FileExistsError, AlreadyExists),
+        (PermissionError, AccessDenied),
+    )
+
+    def _configure(self) -> None:
+        super()._configure()
+        self.single_put_size = self.part_size
+
+    def _remote(self, key: str) -> str:
+        """Return the server path of ``key`` (always under the root directory)."""
+        root = self._root
+        if not key:
+            return root or "."
+        if not root:
+            return key
+        return f"{root}{key}" if root.endswith("/") else f"{root}/{key}"
+
+    def _makedirs(self, conn: C, path: str) -> None:
+        """Make directory ``path`` and its missing parents, one level at a time."""
+        if path in _NO_DIRECTORY:
+            return
+        try:
+            self._mkdir(conn, path)
+        except Exception:
+            if self._is_dir(conn, path):  # it exists (maybe another writer just made it)
+                return
+            parent = posixpath.dirname(path)
+            if parent in _NO_DIRECTORY or self._is_dir(conn, parent):
+                raise
+            self._makedirs(conn, parent)
+            try:
+                self._mkdir(conn, path)
+            except Exception:
+                if self._is_dir(conn, path):
+                    return
+                raise
+        self._dir_created(conn, path)
+
+    def _stat_key(self, key: str) -> ObjectInfo:
+        path = self._remote(key)
+        return self._run(lambda conn: self._stat_path(conn, path))
+
+    def _root_exists(self) -> bool:
+        try:
+            self._stat_key("")
+        except FileNotFoundError:
+            return False
+        return True
+
+    def _read_key(self, key: str, info: ObjectInfo, start: int) -> ResumingReader[C]:
+        return ResumingReader(self, self._remote(key), info, start)
+
+    def _delete_key(self, key: str) -> None:
+        path = self._remote(key)
+        self._run(lambda conn: self._remove(conn, path))
+
+    def _listdir_key(self, prefix: str) -> tuple[list[str], list[str]]:
+        path = self._remote(prefix.rstrip("/"))
+        try:
+            entries = self._run(lambda conn: list(self._list_dir(conn, path)))
+        except FileNotFoundError:
+            return [], []
+        dirs: list[str] = []
+        files: list[str] = []
+        for name, is_dir in entries:
+            if name in (".", "..") or name.startswith(TEMP_PREFIX):
+                continue  # an upload in progress
+            (dirs if is_dir else files).append(name)
+        return dirs, files
+
+    def _begin_upload(self, target: UploadTarget) -> Upload[C]:
+        """Open a temporary file beside the target, with the configured attributes."""
+        session = self._session()
+        conn, path = session.conn, self._remote(target.key)
+        parent = posixpath.dirname(path)
+        temp = posixpath.join(parent, f"{TEMP_PREFIX}{uuid.uuid4().hex}{TEMP_SUFFIX}")
+        try:
+            handle = self._open_write(conn, temp)
+        except FileNotFoundError:
+            self._makedirs(conn, parent)
+            handle = self._open_write(conn, temp)
+        session.handles.add(handle)
+        upload = Upload(session, handle, temp, path)
+        self._local.upload = upload  # for the resend of a save whose connection dropped
+        try:
+            self._upload_opened(conn, handle, temp)
+        except BaseException:
+            self._discard(upload)
+            raise
+        return upload
+
+    def _upload_part(
+        self, target: UploadTarget, state: Upload[C], number: int, data: bytes, last: bool
+    ) -> int:
+        self._write_handle(state.session.conn, state.handle, data)
+        return len(data)
+
+    def _complete_upload(self, target: UploadTarget, state: Upload[C], parts: list[Any]) -> None:
+        """Close the temporary file and rename it to its name (create-only unless overwriting)."""
+        conn = state.session.conn
+        try:
+            self._close_handle(conn, state.handle)
+        finally:
+            state.session.handles.discard(state.handle)
+        # A failure from here on is cleaned up by the part writer's abort (or ``_put_key``).
+        if target.overwrite:
+            self._rename_replace(conn, state.temp, state.path)
+        else:
+            self._rename_no_replace(conn, state.temp, state.path)
+
+    def _put_key(self, target: UploadTarget, data: bytes) -> None:
+        upload = self._begin_upload(target)
+        try:
+            self._upload_part(target, upload, 1, data, True)
+            self._complete_upload(target, upload, [len(data)])
+        except BaseException:
+            self._discard(upload)
+            raise
+
+    def _abort_upload(self, target: UploadTarget, state: Upload[C]) -> None:
+        self._discard(state)
+
+    def _discard(self, upload: Upload[C]) -> None:
+        """Abandon an upload: close and delete its temporary file (best effort)."""
+        self._later(upload.session, lambda storage: storage._discard_now(upload))
+
+    def _discard_now(self, upload: Upload[C]) -> None:
+        conn = upload.session.conn
+        if upload.handle in upload.session.handles:
+            upload.session.handles.discard(upload.handle)
+            with contextlib.suppress(Exception):
+                self._close_handle(conn, upload.handle)
+        with contextlib.suppress(Exception):
+            self._remove(conn, upload.temp)
+
+    def _write(self, key: str, body: UploadBody, overwrite: bool) -> None:
+        self._local.upload = None
+        try:
+            super()._write(key, body, overwrite)
+            return
+        except Exception as exc:
+            upload: Upload[C] | None = getattr(self._local, "upload", None)
+            if (
+                upload is None
+                or isinstance(exc, FileExistsError)
+                or not self._connection_broken(upload.session.conn, exc)
+                or not _rewound(body)
+            ):
+                raise
+        finally:
+            self._local.upload = None
+        # The server dropped the connection mid-upload: send everything again on a new one,
+        # after removing what the first attempt left behind.
+        self._forget_client(upload.session)
+        with contextlib.suppress(Exception), self.translating(self._name(key)):
+            self._run(lambda conn: self._remove(conn, upload.temp))
+        super()._write(key, body, overwrite)
+
+    def url(self, name: str | None) -> str:
+        """Return the URL of ``name`` under the base URL a web server publishes the root at."""
+        key = self._key(name)
+        if not self.base_url:
+            spec = type(self)._setting_specs.get("base_url")
+            aliases = "".join(f" (or {alias})" for alias in (spec.aliases if spec else ()))
+            raise ImproperlyConfigured(
+                f"{type(self).__name__} cannot build URLs without a base URL: set "
+                f"{self.setting_label('base_url')}{aliases} to the URL under which a web "
+                "server publishes the storage's root directory."
+            )
+        return f"{self.base_url}{filepath_to_uri(key)}"
+
+    # The backend's file hooks (see the module docstring); the defaults say which one is missing.
+
+    def _stat_path(self, conn: C, path: str) -> ObjectInfo:
+        raise NotImplementedError(f"{type(self).__name__} must implement _stat_path()")
+
+    def _is_dir(self, conn: C, path: str) -> bool:
+        """Return whether ``path`` is a directory on the server."""
+        try:
+            return self._stat_path(conn, path).is_dir
+        except FileNotFoundError:
+            return False
+
+    def _open_reader(self, conn: C, path: str, info: ObjectInfo, start: int) -> Any:
+        raise NotImplementedError(f"{type(self).__name__} must implement _open_reader()")
+
+    def _open_write(self, conn: C, path: str) -> Any:
+        raise NotImplementedError(f"{type(self).__name__} must implement _open_write()")
+
+    def _upload_opened(self, conn: C, handle: Any, temp: str) -> None:
+        """Give a new temporary file the configured attributes, before its first byte."""
+        if self.file_mode is not None:
+            self._chmod(conn, temp, self.file_mode)
+
+    def _write_handle(self, conn: C, handle: Any, data: bytes) -> None:
+        raise NotImplementedError(f"{type(self).__name__} must implement _write_handle()")
+
+    def _close_handle(self, conn: C, handle: Any) -> None:
+        raise NotImplementedError(f"{type(self).__name__} must implement _close_handle()")
+
+    def _rename_no_replace(self, conn: C, src: str, dst: str) -> None:
+        raise NotImplementedError(f"{type(self).__name__} must implement _rename_no_replace()")
+
+    def _rename_replace(self, conn: C, src: str, dst: str) -> None:
+        raise NotImplementedError(f"{type(self).__name__} must implement _rename_replace()")
+
+    def _remove(self, conn: C, path: str) -> None:
+        raise NotImplementedError(f"{type(self).__name__} must implement _remove()")
+
+    def _mkdir(self, conn: C, path: str) -> None:
+        raise NotImplementedError(f"{type(self).__name__} must implement _mkdir()")
+
+    def _dir_created(self, conn: C, path: str) -> None:
+        """Give a directory just made the configured attributes."""
+        if self.dir_mode is not None:
+            self._chmod(conn, path, self.dir_mode)
+
+    def _list_dir(self, conn: C, path: str) -> Iterable[tuple[str, bool]]:
+        raise NotImplementedError(f"{type(self).__name__} must implement _list_dir()")
+
+    def _chmod(self, conn: C, path: str, mode: int) -> None:
+        raise NotImplementedError(f"{type(self).__name__} cannot set permission bits")
+
+
+def _rewound(body: UploadBody) -> bool:
+    try:
+        body.rewind()
+    except io.UnsupportedOperation:
+        return False
+    return True
+
+
+def checked_mode(value: Any, label: str) -> int | None:
+    """Return permission bits from a setting (None: the server's default), or raise."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 0o7777:
+        raise ImproperlyConfigured(
+            f"{label} must be permission bits as an integer, such as 0o644, not {value!r}."
+        )
+    return value
+
+
+def checked_root(value: Any, label: str) -> str:
+    """Return a normalized root directory from a setting ('' is the login directory)."""
+    if value is None:
+        return ""
+    if not isinstance(value, (str, PurePath)):
+        raise ImproperlyConfigured(f"{label} must be a directory path, not {value!r}.")
+    text = str(value)
+    if "\x00" in text:
+        raise ImproperlyConfigured(f"{label} contains a NUL byte.")
+    if not text:
+        return ""
+    root = posixpath.normpath(text)
+    return "" if root == "." else root
+
+
+def checked_base_url(value: Any, label: str) -> str | None:
+    """Return a URL prefix ending with '/' from a setting (a bare host gets https://)."""
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise ImproperlyConfigured(f"{label} must be a URL prefix, not {value!r}.")
+    url: str = value
+    if "://" not in url and not url.startswith("/"):
+        url = f"https://{url}"  # a bare host name, as custom_domain takes on other backends
+    return url if url.endswith("/") else url + "/"
