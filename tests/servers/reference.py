@@ -2,8 +2,8 @@
 
 * Django's own ``FileSystemStorage`` and ``InMemoryStorage``: the behaviour we match.
 * ``DirectoryStorage``: this package's ``BaseStorage`` (and its part writer and file objects)
-  driven over a plain directory, so the shared machinery (settings, names, overwrite policy, part uploads, range
-  reads) is held to the contract with no network service in the way.
+  driven over a plain directory, so the shared machinery (settings, names, overwrite policy,
+  part uploads, range reads) is held to the contract with no network service in the way.
 """
 
 from __future__ import annotations
