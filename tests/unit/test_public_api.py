@@ -14,6 +14,8 @@ PUBLIC = {
     "storages.base": ["BaseStorage"],
     "storages.files": ["StorageFile", "parse_mode"],
     "storages.objects": ["ObjectInfo", "UploadTarget"],
+    "storages.backends.dropbox": ["DropboxStorage", "DropBoxStorage", "DropboxStorageException"],
+    "storages.backends.apache_libcloud": ["LibCloudStorage"],
     "storages.compress": ["GZIP_CONTENT_TYPES", "GzipCompressingReader"],
 }
 
