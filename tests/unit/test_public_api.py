@@ -16,6 +16,7 @@ PUBLIC = {
     "storages.objects": ["ObjectInfo", "UploadTarget"],
     "storages.backends.dropbox": ["DropboxStorage", "DropBoxStorage", "DropboxStorageException"],
     "storages.backends.apache_libcloud": ["LibCloudStorage"],
+    "storages.backends.ftp": ["FTPStorage", "FTPStorageFile", "FTPStorageException"],
     "storages.compress": ["GZIP_CONTENT_TYPES", "GzipCompressingReader"],
 }
 
