@@ -236,12 +236,15 @@ class PartWriter:
         with storage.translating(self.target.name):
             return getattr(storage, hook)(self.target, *args)
 
-    def _flush(self) -> None:
+    def _begin(self) -> None:
         if not self._started:
             if self._storage.clean_up_in_background:
                 janitor.start()  # now, so a finalizer never has to start a thread
             self._state = self._call("_begin_upload")
             self._started = True
+
+    def _flush(self) -> None:
+        self._begin()
         while self._buffered >= (size := self._part_size()):
             self._send(self._take(size), last=False)
 
@@ -270,8 +273,10 @@ class PartWriter:
             if not self._started and self._buffered <= self._single:
                 self._call("_put_key", self._take(self._buffered))
             else:
-                if not self._started:
-                    self._flush()
+                self._begin()
+                # Keep at least one byte for the last part (an empty one is refused by some).
+                while self._buffered > (size := self._part_size()):
+                    self._send(self._take(size), last=False)
                 self._send(self._take(self._buffered), last=True)
                 self._drain()
                 self._call("_complete_upload", self._state, self._parts)

@@ -346,3 +346,12 @@ def test_listdir_of_only_slashes_lists_the_root(storage):
     storage.save("sub/inner.txt", ContentFile(b"i"))
     assert storage.listdir("/") == storage.listdir("") == (["sub"], ["top.txt"])
     assert storage.listdir("//") == (["sub"], ["top.txt"])
+
+
+def test_a_single_put_limit_below_the_part_size_never_sends_an_empty_last_part(tmp_path):
+    storage = RecordingStorage(root=str(tmp_path / "root"), part_size=1024)
+    storage.single_put_size = 512
+    data = os.urandom(1024)
+    storage.save("exact.bin", ContentFile(data))
+    assert storage.calls.count("_upload_part") == 1 and storage.lasts == [True]
+    assert storage.path_of("exact.bin").read_bytes() == data
