@@ -17,6 +17,7 @@ from __future__ import annotations
 import io
 import tempfile
 from collections import deque
+from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
@@ -29,7 +30,7 @@ from storages.utils import is_seekable
 if TYPE_CHECKING:
     from storages.base import BaseStorage
 
-__all__ = ["PartWriter", "UploadBody", "part_size_for", "read_full"]
+__all__ = ["PartWriter", "SourceWindow", "UploadBody", "part_size_for", "read_full"]
 
 MiB = 1024 * 1024
 #: Bytes of a non-seekable body kept in memory for a retry before it spills to disk.
@@ -156,6 +157,58 @@ def part_size_for(index: int, base: int, max_parts: int | None, max_part_size: i
     return size
 
 
+class SourceWindow:
+    """``length`` bytes of a seekable ``source`` from ``offset``, read like a file.
+
+    A part made of a window is sent straight from the file, in small reads, and never held in
+    memory, so a backend whose requests are expensive can send very large parts (see
+    ``BaseStorage.window_size``). Windows of one source are used one at a time.
+    """
+
+    def __init__(self, source: Any, offset: int, length: int) -> None:
+        self._source = source
+        self._offset = offset
+        self.length = length
+        self._pos = 0
+
+    def __len__(self) -> int:
+        return self.length
+
+    def read(self, n: int = -1) -> bytes:
+        """Return up to ``n`` bytes from the current position (the rest when negative)."""
+        left = self.length - self._pos
+        count = left if n is None or n < 0 else min(n, left)
+        if count <= 0:
+            return b""
+        self._source.seek(self._offset + self._pos)
+        data = read_full(self._source, count)
+        if isinstance(data, str):
+            raise TypeError("a source window needs a binary source")
+        self._pos += len(data)
+        return data
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        """Move within the window (requests rewinds a body it has to send again)."""
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self.length}[whence]
+        self._pos = min(max(base + offset, 0), self.length)
+        return self._pos
+
+    def tell(self) -> int:
+        """Return the position within the window."""
+        return self._pos
+
+    def sub(self, skip: int) -> SourceWindow:
+        """Return the window without its first ``skip`` bytes."""
+        return SourceWindow(self._source, self._offset + skip, self.length - skip)
+
+    def blocks(self, size: int = MiB) -> Iterator[bytes]:
+        """Yield the window's bytes in blocks of ``size`` (from its start)."""
+        self.seek(0)
+        while block := self.read(size):
+            yield block
+        self.seek(0)
+
+
 class PartWriter:
     """Cut written bytes into parts and upload them with a storage's primitives.
 
@@ -266,6 +319,27 @@ class PartWriter:
     def _drain(self) -> None:
         while self._pending:
             self._parts.append(self._pending.popleft().result())
+
+    def upload_windows(self, source: Any, size: int, window: int) -> None:
+        """Store the ``size`` bytes of the seekable ``source`` as parts of ``window`` bytes
+        sent straight from it (:class:`SourceWindow`), one at a time; abort on any failure."""
+        try:
+            self._begin()
+            for offset in range(0, size, window):
+                length = min(window, size - offset)
+                part = SourceWindow(source, offset, length)
+                self._sent += 1
+                self._parts.append(
+                    self._call(
+                        "_upload_part", self._state, self._sent, part, offset + length >= size
+                    )
+                )
+            self.written = size
+            self._call("_complete_upload", self._state, self._parts)
+            self._started = False
+        except BaseException:
+            self.abort()
+            raise
 
     def commit(self) -> None:
         """Store everything written: one request, or the last part and the completion."""

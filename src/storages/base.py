@@ -66,6 +66,10 @@ class BaseStorage(NamePolicy, Storage):
     part_size: int = 8 * MiB
     single_put_size: int = 8 * MiB
     upload_concurrency: int = 1
+    #: Parts of this size are sent straight from a seekable body of known size, as
+    #: :class:`~storages._upload.SourceWindow` objects (0: never; parts are always bytes). For
+    #: services where each request is expensive: large parts without holding them in memory.
+    window_size: int = 0
 
     def save(self, name: str | None, content: Any, max_length: int | None = None) -> str:
         """Store ``content`` under ``name`` (or a free variant of it) and return the name used."""
@@ -117,6 +121,11 @@ class BaseStorage(NamePolicy, Storage):
 
             source = GzipCompressingReader(body)
         writer = PartWriter(self, target)
+        size = body.size
+        if self.window_size and source is body and body.seekable and size and size > self.part_size:
+            body.content.seek(0)
+            writer.upload_windows(body.content, size, self.window_size)
+            return
         try:
             while data := source.read(self.part_size):
                 writer.write(data)

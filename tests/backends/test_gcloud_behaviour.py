@@ -133,25 +133,40 @@ def test_save_of_a_large_non_seekable_stream_uses_bounded_memory(recorded, raw):
     ]
 
 
-def test_seekable_file_goes_up_in_chunks_of_the_default_size(recorded, raw, tmp_path):
-    # GS_BLOB_CHUNK_SIZE unset: 16 MiB chunks, the whole body's CRC32C on the final one.
+def test_seekable_file_goes_up_in_large_requests_read_from_the_file(recorded, raw, tmp_path):
+    # GS_BLOB_CHUNK_SIZE unset: requests of 100 MiB streamed from the file (not held in memory),
+    # the whole body's CRC32C on the final one.
     path = tmp_path / "disk.bin"
     source = Generated(40 * MiB + 3)
     with path.open("wb") as handle:
         while data := source.read(MiB):
             handle.write(data)
     storage = recorded()
-    with path.open("rb") as handle:
-        storage.save("disk.bin", File(handle))
+    tracemalloc.start()
+    try:
+        with path.open("rb") as handle:
+            storage.save("disk.bin", File(handle))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
     puts = [h for m, u, h in storage.session.requests if m == "PUT"]
-    assert [h["Content-Range"] for h in puts] == [
-        f"bytes 0-{16 * MiB - 1}/*",
-        f"bytes {16 * MiB}-{32 * MiB - 1}/*",
-        f"bytes {32 * MiB}-{40 * MiB + 2}/{40 * MiB + 3}",
-    ]
-    assert "X-Goog-Hash" not in puts[0]
+    assert [h["Content-Range"] for h in puts] == [f"bytes 0-{40 * MiB + 2}/{40 * MiB + 3}"]
     assert puts[-1]["X-Goog-Hash"] == f"crc32c={source.crc32c()}"
     assert raw.blob("disk.bin").crc32c == source.crc32c()
+    assert peak < 8 * MiB  # the 40 MiB body was never in memory
+
+
+def test_with_a_chunk_size_set_a_seekable_file_goes_up_in_chunks(gcs_storage, raw, tmp_path):
+    path = tmp_path / "disk.bin"
+    source = Generated(3 * CHUNK + 3)
+    with path.open("wb") as handle:
+        handle.write(source.read(-1))
+    with override_settings(GS_BLOB_CHUNK_SIZE=CHUNK):
+        storage = gcs_storage(recording(GoogleCloudStorage))
+        with path.open("rb") as handle:
+            storage.save("chunked.bin", File(handle))
+    assert len(content_ranges(storage)) == 4
+    assert raw.blob("chunked.bin").crc32c == source.crc32c()
 
 
 def test_save_across_many_chunks_reads_back_byte_for_byte(gcs_storage, gcs_server, gcs_bucket):

@@ -22,6 +22,9 @@ MiB = 1024 * KiB
 CHUNK_QUANTUM = 256 * KiB
 #: Chunk size of resumable uploads when ``GS_BLOB_CHUNK_SIZE`` is not set.
 DEFAULT_CHUNK_SIZE = 16 * MiB
+#: Requests of a save() from a seekable file of known size, when ``GS_BLOB_CHUNK_SIZE`` is not
+#: set: sent straight from the file (google-cloud-storage's own chunk size; 256 KiB multiple).
+WINDOW_SIZE = 100 * MiB
 #: A v4 signed URL lives at most a week.
 MAX_EXPIRATION = 7 * 24 * 3600
 
@@ -163,6 +166,8 @@ class GoogleCloudSettings(ObjectStore):
         self.part_size = self._checked_chunk_size()
         # A body that fits in one chunk is one request: a resumable session costs two or more.
         self.single_put_size = self.part_size
+        # Every request is expensive: large ones, read from the file as they are sent.
+        self.window_size = WINDOW_SIZE if self.blob_chunk_size is None else 0
         self.default_acl = predefined_acl(self.default_acl, self.setting_label("default_acl"))
         self.auto_create_acl = predefined_acl(
             self.auto_create_acl, self.setting_label("auto_create_acl")

@@ -18,6 +18,7 @@ import re
 from typing import Any
 from urllib.parse import quote
 
+from storages._upload import SourceWindow
 from storages.deps import require
 from storages.errors import StorageError
 
@@ -76,12 +77,17 @@ class ResumableUpload:
         self.resource: dict[str, Any] = {}
         self._checksum = Checksum()
 
-    def send(self, data: bytes, final: bool = False) -> None:
-        """Upload the next chunk (a multiple of 256 KiB unless ``final``)."""
+    def send(self, data: bytes | SourceWindow, final: bool = False) -> None:
+        """Upload the next chunk (a multiple of 256 KiB unless ``final``): bytes, or a window
+        of the file streamed in the request."""
         if self.finished:
             raise StorageError(f"{self.name}: the upload was already completed.")
-        self._checksum.update(data)
-        view = memoryview(data)
+        if isinstance(data, SourceWindow):
+            # A first pass over the window: the final request must carry the CRC32C up front.
+            for block in data.blocks():
+                self._checksum.update(block)
+        else:
+            self._checksum.update(data)
         start = self.offset
         total = start + len(data)
         for _ in range(self.max_resends):
@@ -89,8 +95,7 @@ class ResumableUpload:
             if final:
                 # The service refuses to finalize an object whose bytes do not match.
                 headers["X-Goog-Hash"] = f"crc32c={self._checksum.b64digest()}"
-            skip = start - self.offset
-            body = data if not skip else bytes(view[skip:])
+            body = _remainder(data, start - self.offset)
             response = self.session.put(self.url, data=body, headers=headers, timeout=TIMEOUT)
             if final and response.status_code in (200, 201):
                 self.resource = response.json()
@@ -141,6 +146,15 @@ class ResumableUpload:
         # Best effort: an abandoned session also expires on its own after a week.
         with contextlib.suppress(Exception):
             self.session.delete(self.url, timeout=TIMEOUT).close()
+
+
+def _remainder(data: bytes | SourceWindow, skip: int) -> bytes | SourceWindow:
+    """Return what is left of a chunk after the ``skip`` bytes the service already kept."""
+    if isinstance(data, SourceWindow):
+        rest = data.sub(skip) if skip else data
+        rest.seek(0)
+        return rest
+    return data if not skip else bytes(memoryview(data)[skip:])
 
 
 class DownloadStream:

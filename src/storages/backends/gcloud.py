@@ -17,6 +17,7 @@ from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
 
+from storages._upload import SourceWindow
 from storages.backends._gcloud_settings import BLOB_PROPERTIES, predefined_acl
 from storages.backends._gcloud_transfer import Checksum, ResumableUpload, media_url, open_download
 from storages.backends._gcloud_urls import GoogleCloudUrls
@@ -82,7 +83,7 @@ class GoogleCloudStorage(GoogleCloudUrls):
     content_type_param = "content_type"
     content_encoding_param = "content_encoding"
     sdk_packages = frozenset({"google", "requests", "urllib3"})
-    derived_attrs = frozenset({"part_size", "single_put_size", "_endpoint"})
+    derived_attrs = frozenset({"part_size", "single_put_size", "window_size", "_endpoint"})
     error_rules = (
         (_status_in(404), NotFound),
         (_status_in(412), AlreadyExists),
@@ -205,7 +206,12 @@ class GoogleCloudStorage(GoogleCloudUrls):
         return ResumableUpload(self.client._http, url, target.name)
 
     def _upload_part(
-        self, target: UploadTarget, state: ResumableUpload, number: int, data: bytes, last: bool
+        self,
+        target: UploadTarget,
+        state: ResumableUpload,
+        number: int,
+        data: bytes | SourceWindow,
+        last: bool,
     ) -> int:
         try:
             state.send(data, final=last)
