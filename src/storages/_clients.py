@@ -7,12 +7,14 @@ import contextlib
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 from storages._configurable import Configurable
 from storages.errors import ErrorRule, translate_errors
 
 __all__ = ["ClientPool"]
+
+_Pool = TypeVar("_Pool", bound="ClientPool")
 
 
 class ClientPool(Configurable):
@@ -99,6 +101,13 @@ class ClientPool(Configurable):
     def close(self) -> None:
         """Close every client this storage opened (in any thread)."""
         self._reset_clients()
+
+    def __enter__(self: _Pool) -> _Pool:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        # ``with SFTPStorage() as storage:`` closes its connections (on any backend).
+        self.close()
 
     @contextmanager
     def translating(self, name: str = "") -> Iterator[None]:

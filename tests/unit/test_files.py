@@ -355,3 +355,10 @@ def test_a_single_put_limit_below_the_part_size_never_sends_an_empty_last_part(t
     storage.save("exact.bin", ContentFile(data))
     assert storage.calls.count("_upload_part") == 1 and storage.lasts == [True]
     assert storage.path_of("exact.bin").read_bytes() == data
+
+
+def test_a_storage_is_a_context_manager_that_closes_its_clients(tmp_path):
+    with RecordingStorage(root=str(tmp_path / "root")) as storage:
+        _ = storage.client
+        assert storage._clients
+    assert not storage._clients  # closed on leaving the block
