@@ -1,5 +1,6 @@
 """Azure Blob Storage cases: the storage against azure-storage-blob doing the same work on the
-same Azurite, with the same account and block size (measured, not asserted).
+same Azurite, with the same account and block size, and django-storages' AzureStorage (the peer,
+in its own process) beside them.
 
     python -m benchmarks.run --only azure [--scale 0.25]
 """
@@ -11,14 +12,17 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
-from benchmarks.harness import Case, Sink, collectstatic_case, static_tree
+from benchmarks.harness import Case, collectstatic_case, consume_stream, read_cases, static_tree
 
 MiB = 1024 * 1024
+#: The sizes of the files read, at scale 1 (MiB).
+READ_SIZES = (256, 64)
 
 
-def cases(work: Path, scale: float = 1.0) -> tuple[list[Case], Callable[[], None]]:
-    """Start Azurite and return the Azure cases plus a function that stops it."""
+def cases(work: Path, scale: float = 1.0) -> tuple[list[Case], Callable[[], None], dict[str, Any]]:
+    """Start Azurite; return the Azure cases, a function that stops it, the peer's options."""
     from azure.storage.blob import BlobServiceClient, ContentSettings, generate_blob_sas
     from django.core.files import File
     from django.core.files.base import ContentFile
@@ -60,6 +64,7 @@ def cases(work: Path, scale: float = 1.0) -> tuple[list[Case], Callable[[], None
             operations=len(keys),
             target=20,
             kind="speedup",
+            peer={"do": "url", "keys": keys, "options": {"expiration_secs": 3600}},
         ),
         Case(
             "azure",
@@ -69,6 +74,7 @@ def cases(work: Path, scale: float = 1.0) -> tuple[list[Case], Callable[[], None
             operations=len(keys),
             target=30,
             kind="speedup",
+            peer={"do": "url", "keys": keys},
         ),
     ]
 
@@ -86,6 +92,13 @@ def cases(work: Path, scale: float = 1.0) -> tuple[list[Case], Callable[[], None
             operations=count,
             target=1.15,
             repeat=5,
+            peer={
+                "do": "save_many",
+                "names": "peersmall/s{i}.bin",
+                "count": count,
+                "size": 4096,
+                "options": {"overwrite_files": True},
+            },
         )
     )
 
@@ -103,6 +116,7 @@ def cases(work: Path, scale: float = 1.0) -> tuple[list[Case], Callable[[], None
                 operations=heads,
                 target=1.1,
                 repeat=5,
+                peer={"do": "meta", "method": method, "name": "meta/object.bin", "count": heads},
             )
         )
 
@@ -124,6 +138,7 @@ def cases(work: Path, scale: float = 1.0) -> tuple[list[Case], Callable[[], None
             operations=1,
             target=1.1,
             repeat=3,
+            peer={"do": "listdir", "path": "many"},
         )
     )
 
@@ -141,14 +156,6 @@ def cases(work: Path, scale: float = 1.0) -> tuple[list[Case], Callable[[], None
         with big.open("rb") as handle:
             container.upload_blob("big/raw.bin", handle, overwrite=True, max_concurrency=2)
 
-    def storage_read() -> None:
-        with storage.open("big/storage.bin", "rb") as handle:
-            for _chunk in handle.chunks(MiB):
-                pass
-
-    def raw_read() -> None:
-        container.download_blob("big/raw.bin").readinto(Sink())
-
     result.append(
         Case(
             "azure",
@@ -159,20 +166,30 @@ def cases(work: Path, scale: float = 1.0) -> tuple[list[Case], Callable[[], None
             target=1.05,
             repeat=5,
             measure_memory=True,
+            peer={
+                "do": "save_file",
+                "path": str(big),
+                "name": "big/peer.bin",
+                "options": {"overwrite_files": True},
+            },
         )
     )
-    result.append(
-        Case(
+    for mb in READ_SIZES:
+        read_size = int(mb * MiB * scale)
+        key = f"read/{read_size}.bin"
+        with big.open("rb") as handle:
+            container.upload_blob(key, handle, length=read_size, overwrite=True)
+
+        def raw_read(mode: str, key: str = key) -> None:
+            consume_stream(container.download_blob(key), mode)
+
+        result += read_cases(
             "azure",
-            f"read {size // MiB} MB",
-            storage_read,
+            read_size,
+            lambda key=key: storage.open(key, "rb"),
             raw_read,
-            bytes=size,
-            target=1.1,
-            repeat=5,
-            measure_memory=True,
+            {"do": "read", "name": key},
         )
-    )
 
     static_dir, files = static_tree(work, scale)
 
@@ -188,6 +205,10 @@ def cases(work: Path, scale: float = 1.0) -> tuple[list[Case], Callable[[], None
             static_dir,
             files,
             raw_put,
+            peer={
+                "do": "collectstatic",
+                "options": {"location": "peerstatic", "overwrite_files": True},
+            },
         )
     )
 
@@ -197,4 +218,4 @@ def cases(work: Path, scale: float = 1.0) -> tuple[list[Case], Callable[[], None
         service.close()
         server.process.stop()
 
-    return result, stop
+    return result, stop, {"options": options}

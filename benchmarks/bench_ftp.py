@@ -1,9 +1,12 @@
 """FTP cases: the storage against ftplib itself doing the same work on the same pyftpdlib server
-(started as in the tests: tests/servers/ftp.py, its own process), both logged in once. The raw
+(started as in the tests: tests/servers/ftp.py, its own process), both logged in once, and
+django-storages' FTPStorage (the peer, in its own process) beside them. The raw
 side uses ``storbinary``/``retrbinary`` with blocks of 1 MiB, as large as the storage's. Both
 sides store the 64 MB file under a free name (the old copies are removed before each run), then
-read it; a third case replaces an existing file. The storage's small saves are create-only (an
-existence check, a temporary file, a check and a rename each).
+read it; a third case replaces an existing file. The storage's small saves are create-only (a
+temporary file, a check that the name is free, and a rename each). The raw side's streamed reads
+are ``retrbinary`` into a list joined at the end (``read()``), or into a sink in blocks of 1 MiB
+(``chunks``) and 64 KiB (``copyfileobj``'s size).
 
     python -m benchmarks.run --only ftp [--scale 0.25]
 """
@@ -16,20 +19,25 @@ import os
 import shutil
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
-from benchmarks.harness import Case, Sink
+from benchmarks.harness import Case, Sink, read_cases
 
 MiB = 1024 * 1024
 #: Block sizes of the raw side: as large as the storage's, so the comparison is of the rest.
 RAW_UPLOAD_BLOCK = 1 * MiB
 RAW_DOWNLOAD_BLOCK = 1 * MiB
+#: What ``shutil.copyfileobj`` asks for at a time.
+COPY_BLOCK = 64 * 1024
+#: The sizes of the files read, at scale 1 (MiB).
+READ_SIZES = (256, 64)
 
 
-def cases(work: Path, scale: float = 1.0) -> tuple[list[Case], Callable[[], None]]:
-    """Start pyftpdlib and return the FTP cases plus a function that stops it."""
+def cases(work: Path, scale: float = 1.0) -> tuple[list[Case], Callable[[], None], dict[str, Any]]:
+    """Start pyftpdlib; return the FTP cases, a function that stops it, the peer's options."""
     from django.core.files import File
     from django.core.files.base import ContentFile
-    from tests.servers.ftp import FTPServer
+    from tests.servers.ftp import PASSWORD, FTPServer
 
     from storages.backends.ftp import FTPStorage
 
@@ -67,25 +75,19 @@ def cases(work: Path, scale: float = 1.0) -> tuple[list[Case], Callable[[], None
         for path in (f"{area}/big/storage.bin", f"{raw_area}/big.bin"):
             server.local(path).unlink(missing_ok=True)
 
-    # The files read: put on the server's disk directly (the save cases remove theirs).
-    for path in (f"{area}/read.bin", f"{raw_area}/read.bin"):
-        shutil.copyfile(big, server.local(path))
-
-    def storage_read() -> None:
-        with storage.open("read.bin", "rb") as handle:
-            for _chunk in handle.chunks(MiB):
-                pass
-
-    def raw_read() -> None:
-        raw.retrbinary(f"RETR {raw_area}/read.bin", Sink().write, blocksize=RAW_DOWNLOAD_BLOCK)
-
     mb = size // MiB
-    for name, storage_run, raw_run, setup, target in (
-        (f"save {mb} MB", storage_save, raw_save, clear_big, 1.10),
-        (f"read {mb} MB", storage_read, raw_read, None, 1.10),
+    for name, storage_run, raw_run, setup, target, peer in (
+        (
+            f"save {mb} MB",
+            storage_save,
+            raw_save,
+            clear_big,
+            1.10,
+            {"do": "save_file", "path": str(big), "name": "big/peer.bin"},
+        ),
         # Renaming onto an existing file makes ext4 write the new one out first (its
         # auto_da_alloc), which the raw side, rewriting the file in place, does at close.
-        (f"save {mb} MB over an existing file", storage_replace, raw_save, None, None),
+        (f"save {mb} MB over an existing file", storage_replace, raw_save, None, None, None),
     ):
         result.append(
             Case(
@@ -98,7 +100,35 @@ def cases(work: Path, scale: float = 1.0) -> tuple[list[Case], Callable[[], None
                 repeat=5,
                 measure_memory=True,
                 setup=setup,
+                peer=peer,
             )
+        )
+
+    # The files read: put on the server's disk directly.
+    for read_mb in READ_SIZES:
+        read_size = max(int(read_mb * MiB * scale) // MiB, 1) * MiB
+        name = f"read/{read_size}.bin"
+        path = server.local(f"{area}/{name}")
+        path.parent.mkdir(exist_ok=True)
+        with big.open("rb") as source, path.open("wb") as target:
+            for _ in range(read_size // MiB):
+                target.write(source.read(MiB) or os.urandom(MiB))
+
+        def raw_read(mode: str, remote: str = f"{area}/{name}") -> None:
+            if mode == "read()":
+                parts: list[bytes] = []
+                raw.retrbinary(f"RETR {remote}", parts.append, blocksize=RAW_DOWNLOAD_BLOCK)
+                b"".join(parts)
+            else:
+                block = RAW_DOWNLOAD_BLOCK if mode.startswith("chunks") else COPY_BLOCK
+                raw.retrbinary(f"RETR {remote}", Sink().write, blocksize=block)
+
+        result += read_cases(
+            "ftp",
+            read_size,
+            lambda name=name: storage.open(name, "rb"),
+            raw_read,
+            {"do": "read", "name": name},
         )
 
     small = max(int(200 * scale), 20)
@@ -128,6 +158,7 @@ def cases(work: Path, scale: float = 1.0) -> tuple[list[Case], Callable[[], None
             raw_small,
             operations=small,
             setup=clear_small,
+            peer={"do": "save_many", "names": "small/p{run}-{i}.bin", "count": small, "size": 1024},
         )
     )
 
@@ -140,6 +171,8 @@ def cases(work: Path, scale: float = 1.0) -> tuple[list[Case], Callable[[], None
             lambda: [storage.size("meta.bin") for _ in range(heads)],
             lambda: [raw.size(f"{area}/meta.bin") for _ in range(heads)],
             operations=heads,
+            target=1.1,
+            peer={"do": "meta", "method": "size", "name": "meta.bin", "count": heads},
         )
     )
     result.append(
@@ -149,6 +182,8 @@ def cases(work: Path, scale: float = 1.0) -> tuple[list[Case], Callable[[], None
             lambda: [storage.exists("missing.bin") for _ in range(heads)],
             lambda: [_raw_exists(raw, f"{area}/missing.bin") for _ in range(heads)],
             operations=heads,
+            target=1.1,
+            peer={"do": "meta", "method": "exists", "name": "missing.bin", "count": heads},
         )
     )
 
@@ -164,6 +199,7 @@ def cases(work: Path, scale: float = 1.0) -> tuple[list[Case], Callable[[], None
             f"listdir ({entries} files)",
             lambda: storage.listdir("listing"),
             lambda: list(raw.mlsd(f"{area}/listing", facts=["type"])),
+            peer={"do": "listdir", "path": "listing"},
         )
     )
 
@@ -173,7 +209,11 @@ def cases(work: Path, scale: float = 1.0) -> tuple[list[Case], Callable[[], None
         raw.close()
         server.stop()
 
-    return result, stop
+    # django-storages cannot take this password in a location (see benchmarks.peer.build).
+    peer = {
+        "options": {"location": server.url(area, password="stand-in"), "ftp_password": PASSWORD}
+    }
+    return result, stop, peer
 
 
 def _raw_exists(raw: ftplib.FTP, path: str) -> bool:

@@ -1,5 +1,11 @@
 """Google Cloud Storage cases: the storage against google-cloud-storage doing the same work on
-the same fake-gcs-server, with the same credentials and HTTP transport.
+the same fake-gcs-server, with the same credentials and HTTP transport, and django-storages'
+GoogleCloudStorage (the peer, in its own process) beside them. django-storages has no option for
+the API endpoint: the peer reaches the emulator through ``STORAGE_EMULATOR_HOST``.
+
+The raw side's streamed reads: ``download_as_bytes()`` for ``read()``, the SDK's file object
+(``blob.open("rb")``, ranged requests of its default chunk) read in 1 MiB pieces for ``chunks``
+and copied with ``shutil.copyfileobj``.
 
     python -m benchmarks.run --only gcloud [--scale 0.25]
 """
@@ -11,18 +17,26 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
-from benchmarks.harness import Case, Sink, collectstatic_case, static_tree
+from benchmarks.harness import Case, collectstatic_case, consume_stream, read_cases, static_tree
 
 MiB = 1024 * 1024
+#: The sizes of the files read, at scale 1 (MiB).
+READ_SIZES = (256, 64)
 
 
-def cases(work: Path, scale: float = 1.0) -> tuple[list[Case], Callable[[], None]]:
-    """Start fake-gcs-server and return the GCS cases plus a function that stops it."""
+def cases(work: Path, scale: float = 1.0) -> tuple[list[Case], Callable[[], None], dict[str, Any]]:
+    """Start fake-gcs-server; return the GCS cases, a function that stops it, the peer's way
+    to the same server."""
     from django.core.files import File
     from django.core.files.base import ContentFile
     from google.cloud import storage as gcs
-    from tests.servers.gcloud import FakeGcsServer, service_account_credentials
+    from tests.servers.gcloud import (
+        FakeGcsServer,
+        service_account_credentials,
+        service_account_info,
+    )
 
     from storages.backends.gcloud import GoogleCloudStorage
 
@@ -60,6 +74,7 @@ def cases(work: Path, scale: float = 1.0) -> tuple[list[Case], Callable[[], None
             # Both sides spend nearly all their time in one RSA-2048 signature per URL.
             target=20,
             kind="speedup",
+            peer={"do": "url", "keys": keys},
         ),
         Case(
             "gcloud",
@@ -69,6 +84,7 @@ def cases(work: Path, scale: float = 1.0) -> tuple[list[Case], Callable[[], None
             operations=len(keys),
             target=30,
             kind="speedup",
+            peer={"do": "url", "keys": keys, "options": {"querystring_auth": False}},
         ),
     ]
 
@@ -88,6 +104,7 @@ def cases(work: Path, scale: float = 1.0) -> tuple[list[Case], Callable[[], None
             operations=count,
             target=1.15,
             repeat=5,
+            peer={"do": "save_many", "names": "peersmall/s{i}.bin", "count": count, "size": 4096},
         )
     )
 
@@ -104,6 +121,7 @@ def cases(work: Path, scale: float = 1.0) -> tuple[list[Case], Callable[[], None
                 operations=heads,
                 target=1.1,
                 repeat=5,
+                peer={"do": "meta", "method": method, "name": "meta/object.bin", "count": heads},
             )
         )
 
@@ -128,6 +146,7 @@ def cases(work: Path, scale: float = 1.0) -> tuple[list[Case], Callable[[], None
             operations=1,
             target=1.1,
             repeat=3,
+            peer={"do": "listdir", "path": "many"},
         )
     )
 
@@ -145,14 +164,6 @@ def cases(work: Path, scale: float = 1.0) -> tuple[list[Case], Callable[[], None
         with big.open("rb") as handle:
             bucket.blob("big/raw.bin").upload_from_file(handle)
 
-    def storage_read() -> None:
-        with storage.open("big/storage.bin", "rb") as handle:
-            for _chunk in handle.chunks(MiB):
-                pass
-
-    def raw_read() -> None:
-        bucket.blob("big/raw.bin").download_to_file(Sink())
-
     def raw_save_same_chunks() -> None:
         with big.open("rb") as handle:
             bucket.blob("big/raw16.bin", chunk_size=16 * MiB).upload_from_file(handle)
@@ -167,6 +178,7 @@ def cases(work: Path, scale: float = 1.0) -> tuple[list[Case], Callable[[], None
             target=1.05,
             repeat=5,
             measure_memory=True,
+            peer={"do": "save_file", "path": str(big), "name": "big/peer.bin"},
         )
     )
     # The SDK sends a known-size file above 8 MiB in one 100 MiB chunk by default; with the
@@ -183,18 +195,26 @@ def cases(work: Path, scale: float = 1.0) -> tuple[list[Case], Callable[[], None
             measure_memory=True,
         )
     )
-    result.append(
-        Case(
+    for mb in READ_SIZES:
+        read_size = int(mb * MiB * scale)
+        key = f"read/{read_size}.bin"
+        with big.open("rb") as handle:
+            bucket.blob(key).upload_from_file(handle, size=read_size)
+
+        def raw_read(mode: str, key: str = key) -> None:
+            if mode == "read()":
+                bucket.blob(key).download_as_bytes()
+            else:
+                with bucket.blob(key).open("rb") as stream:
+                    consume_stream(stream, mode)
+
+        result += read_cases(
             "gcloud",
-            f"read {size // MiB} MB",
-            storage_read,
+            read_size,
+            lambda key=key: storage.open(key, "rb"),
             raw_read,
-            bytes=size,
-            target=1.1,
-            repeat=5,
-            measure_memory=True,
+            {"do": "read", "name": key},
         )
-    )
 
     static_dir, files = static_tree(work, scale)
     result.append(
@@ -207,6 +227,10 @@ def cases(work: Path, scale: float = 1.0) -> tuple[list[Case], Callable[[], None
             lambda key, body, content_type: bucket.blob(key).upload_from_string(
                 body, content_type=content_type
             ),
+            peer={
+                "do": "collectstatic",
+                "options": {"location": "peerstatic", "querystring_auth": False},
+            },
         )
     )
 
@@ -216,4 +240,12 @@ def cases(work: Path, scale: float = 1.0) -> tuple[list[Case], Callable[[], None
         plain.close()
         server.process.stop()
 
-    return result, stop
+    peer = {
+        "options": {
+            "bucket_name": bucket_name,
+            "project_id": options["project_id"],
+            "credentials_info": service_account_info(),
+        },
+        "env": {"STORAGE_EMULATOR_HOST": server.endpoint},
+    }
+    return result, stop, peer

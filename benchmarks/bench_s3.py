@@ -1,4 +1,5 @@
-"""S3 cases: the storage against boto3 doing the same work on the same moto server."""
+"""S3 cases: the storage against boto3 doing the same work on the same moto server, and
+django-storages' S3Storage (the peer, in its own process) beside them."""
 
 from __future__ import annotations
 
@@ -6,14 +7,17 @@ import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
-from benchmarks.harness import Case, collectstatic_case, static_tree
+from benchmarks.harness import Case, collectstatic_case, consume_stream, read_cases, static_tree
 
 MiB = 1024 * 1024
+#: The sizes of the files read, at scale 1 (MiB).
+READ_SIZES = (256, 64)
 
 
-def cases(work: Path, scale: float = 1.0) -> tuple[list[Case], Callable[[], None]]:
-    """Start moto and return the S3 cases plus a function that stops the server."""
+def cases(work: Path, scale: float = 1.0) -> tuple[list[Case], Callable[[], None], dict[str, Any]]:
+    """Start moto; return the S3 cases, a function that stops the server, the peer's options."""
     import boto3
     from botocore import UNSIGNED
     from botocore.config import Config
@@ -55,6 +59,7 @@ def cases(work: Path, scale: float = 1.0) -> tuple[list[Case], Callable[[], None
             target=20,
             kind="speedup",
             repeat=9,
+            peer={"do": "url", "keys": keys},
         ),
         Case(
             "s3",
@@ -70,6 +75,7 @@ def cases(work: Path, scale: float = 1.0) -> tuple[list[Case], Callable[[], None
             target=30,
             kind="speedup",
             repeat=9,
+            peer={"do": "url", "keys": keys, "options": {"querystring_auth": False}},
         ),
     ]
 
@@ -92,6 +98,7 @@ def cases(work: Path, scale: float = 1.0) -> tuple[list[Case], Callable[[], None
             operations=count,
             target=1.15,
             repeat=5,
+            peer={"do": "save_many", "names": "peersmall/s{i}.bin", "count": count, "size": 4096},
         )
     )
 
@@ -109,6 +116,7 @@ def cases(work: Path, scale: float = 1.0) -> tuple[list[Case], Callable[[], None
                 ],
                 operations=heads,
                 target=1.1,
+                peer={"do": "meta", "method": method, "name": "meta/object.bin", "count": heads},
             )
         )
 
@@ -126,16 +134,6 @@ def cases(work: Path, scale: float = 1.0) -> tuple[list[Case], Callable[[], None
         with big.open("rb") as handle:
             client.upload_fileobj(handle, bucket, "big/raw.bin")
 
-    def storage_read() -> None:
-        with storage.open("big/storage.bin", "rb") as handle:
-            for _chunk in handle.chunks(MiB):
-                pass
-
-    def raw_read() -> None:
-        body = client.get_object(Bucket=bucket, Key="big/raw.bin")["Body"]
-        for _chunk in body.iter_chunks(MiB):
-            pass
-
     result.append(
         Case(
             "s3",
@@ -146,20 +144,25 @@ def cases(work: Path, scale: float = 1.0) -> tuple[list[Case], Callable[[], None
             target=1.05,
             repeat=5,
             measure_memory=True,
+            peer={"do": "save_file", "path": str(big), "name": "big/peer.bin"},
         )
     )
-    result.append(
-        Case(
+    for mb in READ_SIZES:
+        read_size = int(mb * MiB * scale)
+        key = f"read/{read_size}.bin"
+        with big.open("rb") as handle:
+            client.put_object(Bucket=bucket, Key=key, Body=handle.read(read_size))
+
+        def raw_read(mode: str, key: str = key) -> None:
+            consume_stream(client.get_object(Bucket=bucket, Key=key)["Body"], mode)
+
+        result += read_cases(
             "s3",
-            f"read {size // MiB} MB",
-            storage_read,
+            read_size,
+            lambda key=key: storage.open(key, "rb"),
             raw_read,
-            bytes=size,
-            target=1.1,
-            repeat=5,
-            measure_memory=True,
+            {"do": "read", "name": key},
         )
-    )
 
     listed = max(int(10_000 * scale), 100)
     with ThreadPoolExecutor(16) as pool:
@@ -186,6 +189,7 @@ def cases(work: Path, scale: float = 1.0) -> tuple[list[Case], Callable[[], None
             operations=1,
             target=1.1,
             repeat=3,
+            peer={"do": "listdir", "path": "many"},
         )
     )
 
@@ -200,10 +204,15 @@ def cases(work: Path, scale: float = 1.0) -> tuple[list[Case], Callable[[], None
             lambda key, body, content_type: client.put_object(
                 Bucket=bucket, Key=key, Body=body, ContentType=content_type
             ),
+            peer={
+                "do": "collectstatic",
+                "class": "storages.backends.s3.S3StaticStorage",
+                "options": {"location": "peerstatic"},
+            },
         )
     )
 
     def stop() -> None:
         server.process.stop()
 
-    return result, stop
+    return result, stop, {"options": server.options(bucket)}

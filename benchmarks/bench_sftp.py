@@ -1,8 +1,11 @@
 """SFTP cases: the storage against paramiko's SFTPClient doing the same work on the same sshd
 (started as in the tests: tests/servers/sftpstorage.py), both logged in with the same key and
-both with TCP_NODELAY. The raw side uses ``putfo``/``getfo`` (whole-file pipelining) for the
-large file and plain ``open``/``write`` for small ones; the storage's small saves are
-create-only (an existence check, a temporary file and a rename each).
+both with TCP_NODELAY, and django-storages' SFTPStorage (the peer, in its own process) beside
+them. The raw side uses ``putfo`` (pipelined writes, then a stat that confirms the size) for
+every save, and for reads paramiko's pipelined ones: ``prefetch()`` and ``read()`` for
+``read()``, ``getfo`` for the others. The storage's small saves are create-only: open a
+temporary file, write and close it (pipelined: one round trip), rename it into place (SFTP's
+rename refuses a taken name), where ``putfo`` opens, writes and closes, then stats.
 
     python -m benchmarks.run --only sftp [--scale 0.25]
 """
@@ -15,14 +18,17 @@ import shutil
 import socket
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
-from benchmarks.harness import Case, Sink
+from benchmarks.harness import Case, Sink, read_cases
 
 MiB = 1024 * 1024
+#: The sizes of the files read, at scale 1 (MiB).
+READ_SIZES = (256, 64)
 
 
-def cases(work: Path, scale: float = 1.0) -> tuple[list[Case], Callable[[], None]]:
-    """Start sshd and return the SFTP cases plus a function that stops it."""
+def cases(work: Path, scale: float = 1.0) -> tuple[list[Case], Callable[[], None], dict[str, Any]]:
+    """Start sshd; return the SFTP cases, a function that stops it, the peer's options."""
     from django.core.files import File
     from django.core.files.base import ContentFile
     from tests.servers.sftpstorage import SSHServer
@@ -61,14 +67,6 @@ def cases(work: Path, scale: float = 1.0) -> tuple[list[Case], Callable[[], None
         with big.open("rb") as handle:
             raw.putfo(handle, f"{raw_area}/big.bin", file_size=size)
 
-    def storage_read() -> None:
-        with storage.open("big/storage.bin", "rb") as handle:
-            for _chunk in handle.chunks(MiB):
-                pass
-
-    def raw_read() -> None:
-        raw.getfo(f"{raw_area}/big.bin", Sink())
-
     result.append(
         Case(
             "sftp",
@@ -78,19 +76,35 @@ def cases(work: Path, scale: float = 1.0) -> tuple[list[Case], Callable[[], None
             bytes=size,
             repeat=5,
             measure_memory=True,
+            peer={"do": "save_file", "path": str(big), "name": "big/peer.bin"},
         )
     )
-    result.append(
-        Case(
+    for mb in READ_SIZES:
+        read_size = max(int(mb * MiB * scale) // MiB, 1) * MiB
+        name = f"read/{read_size}.bin"
+        path = server.local(f"{area}/{name}")
+        path.parent.mkdir(exist_ok=True)
+        with big.open("rb") as source, path.open("wb") as target:
+            for _ in range(read_size // MiB):
+                target.write(source.read(MiB) or os.urandom(MiB))
+
+        def raw_read(mode: str, remote: str = f"{area}/{name}", length: int = read_size) -> None:
+            if mode == "read()":
+                with raw.open(remote, "rb") as handle:
+                    handle.prefetch(length)
+                    handle.read()
+            else:
+                raw.getfo(remote, Sink())
+
+        result += read_cases(
             "sftp",
-            f"read {size // MiB} MB",
-            storage_read,
+            read_size,
+            lambda name=name: storage.open(name, "rb"),
             raw_read,
-            bytes=size,
-            repeat=5,
-            measure_memory=True,
+            {"do": "read", "name": name},
+            # django-storages reads SFTP files one request at a time (a few MB/s here): once.
+            peer_repeat=1,
         )
-    )
 
     small = max(int(200 * scale), 20)
     body = os.urandom(1024)
@@ -109,8 +123,7 @@ def cases(work: Path, scale: float = 1.0) -> tuple[list[Case], Callable[[], None
     def raw_small() -> None:
         run = next(counter)
         for i in range(small):
-            with raw.open(f"{raw_area}/small/{run}-{i}.bin", "wb") as handle:
-                handle.write(body)
+            raw.putfo(io.BytesIO(body), f"{raw_area}/small/{run}-{i}.bin")
 
     result.append(
         Case(
@@ -120,6 +133,8 @@ def cases(work: Path, scale: float = 1.0) -> tuple[list[Case], Callable[[], None
             raw_small,
             operations=small,
             setup=clear_small,
+            target=1.5,
+            peer={"do": "save_many", "names": "small/p{run}-{i}.bin", "count": small, "size": 1024},
         )
     )
 
@@ -132,6 +147,8 @@ def cases(work: Path, scale: float = 1.0) -> tuple[list[Case], Callable[[], None
             lambda: [storage.size("meta.bin") for _ in range(heads)],
             lambda: [raw.stat(f"{area}/meta.bin").st_size for _ in range(heads)],
             operations=heads,
+            target=1.1,
+            peer={"do": "meta", "method": "size", "name": "meta.bin", "count": heads},
         )
     )
     result.append(
@@ -141,6 +158,8 @@ def cases(work: Path, scale: float = 1.0) -> tuple[list[Case], Callable[[], None
             lambda: [storage.exists("missing.bin") for _ in range(heads)],
             lambda: [_raw_exists(raw, f"{area}/missing.bin") for _ in range(heads)],
             operations=heads,
+            target=1.1,
+            peer={"do": "meta", "method": "exists", "name": "missing.bin", "count": heads},
         )
     )
 
@@ -155,6 +174,7 @@ def cases(work: Path, scale: float = 1.0) -> tuple[list[Case], Callable[[], None
             f"listdir ({entries} files)",
             lambda: storage.listdir("listing"),
             lambda: raw.listdir_attr(f"{area}/listing"),
+            peer={"do": "listdir", "path": "listing"},
         )
     )
 
@@ -166,7 +186,7 @@ def cases(work: Path, scale: float = 1.0) -> tuple[list[Case], Callable[[], None
         server.stop()
         shutil.rmtree(server.dir, ignore_errors=True)
 
-    return result, stop
+    return result, stop, {"options": server.options(area)}
 
 
 def _raw_exists(raw: object, path: str) -> bool:

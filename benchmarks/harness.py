@@ -1,23 +1,29 @@
-"""Side-by-side measurement: a storage operation against the raw SDK doing the same work.
+"""Side-by-side measurement: a storage operation against the raw SDK doing the same work, and
+django-storages (the peer) doing it too.
 
-Each case has a ``storage`` and a ``raw`` callable. They run interleaved (storage, raw, storage,
-raw, ...) in one process against the same server, several repetitions each, so machine noise
-hits both alike; the report gives medians and the ratio storage/raw. Peak RSS growth during a
-run is sampled from /proc.
+Each case has a ``storage`` and a ``raw`` callable, and a ``peer`` spec: the same work described
+for django-storages, which runs in a child process of its own virtualenv (both packages import
+as ``storages``; see :mod:`benchmarks.peer`), or a sentence saying why the peer cannot do it.
+The three run interleaved (storage, raw, peer, then rotated) against the same server, several
+repetitions each, so machine noise hits all alike; the report gives medians and the ratios to
+the raw SDK. Peak RSS growth during a run is sampled from /proc (the peer samples its own).
 """
 
 from __future__ import annotations
 
 import json
+import shutil
 import statistics
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 MiB = 1024 * 1024
+#: The ways of reading a whole file measured for every backend, by the name in the case.
+READ_MODES = ("read()", "chunks(1 MiB)", "copyfileobj")
 
 
 def rss_bytes() -> int:
@@ -78,6 +84,17 @@ class Case:
     repeat: int = 5
     measure_memory: bool = False
     setup: Callable[[], Any] | None = None
+    #: What the peer runs for this case (see benchmarks.peer.worker), or why it cannot.
+    peer: dict[str, Any] | str | None = None
+    #: The peer joins only this many of the repetitions (None: all), for cases it is very slow at.
+    peer_repeat: int | None = None
+
+
+class Peer(Protocol):
+    """The child process running django-storages (benchmarks.peer.PeerProcess)."""
+
+    def run(self, spec: dict[str, Any], memory: bool) -> tuple[float, int]:
+        """Run ``spec`` once; return its seconds and peak RSS growth in bytes."""
 
 
 @dataclass
@@ -98,6 +115,11 @@ class Result:
     raw_mb_per_s: float | None = None
     storage_rss_mb: float | None = None
     raw_rss_mb: float | None = None
+    #: The peer's median, its ratio to the raw SDK, RSS; or the reason it has none.
+    peer_s: float | None = None
+    peer_ratio: float | None = None
+    peer_rss_mb: float | None = None
+    peer_note: str | None = None
     samples: dict[str, list[float]] = field(default_factory=dict)
 
 
@@ -113,32 +135,50 @@ def _timed(function: Callable[[], Any], memory: bool) -> tuple[float, int]:
     return time.perf_counter() - start, 0
 
 
-def run_case(case: Case, log: Callable[[str], None] = print) -> Result:
-    """Run ``case`` interleaved and return its medians."""
-    times: dict[str, list[float]] = {"storage": [], "raw": []}
-    rss: dict[str, list[int]] = {"storage": [], "raw": []}
+def _ratio(case: Case, side_s: float, raw_s: float) -> float:
+    return raw_s / side_s if case.kind == "speedup" else side_s / raw_s
+
+
+def run_case(case: Case, log: Callable[[str], None] = print, peer: Peer | None = None) -> Result:
+    """Run ``case`` interleaved (with the peer when it can do the case) and return medians."""
+    sides: list[tuple[str, Callable[[], tuple[float, int]]]] = [
+        ("storage", lambda: _timed(case.storage, case.measure_memory)),
+        ("raw", lambda: _timed(case.raw, case.measure_memory)),
+    ]
+    spec = case.peer
+    if isinstance(spec, dict) and peer is not None:
+        sides.append(("peer", lambda: peer.run(spec, case.measure_memory)))
+    times: dict[str, list[float]] = {label: [] for label, _ in sides}
+    rss: dict[str, list[int]] = {label: [] for label, _ in sides}
+    failure = None
     for i in range(case.repeat):
-        order = (("storage", case.storage), ("raw", case.raw))
-        if i % 2:
-            order = order[::-1]  # alternate who goes first
-        for label, function in order:
+        for label, function in sides[i % len(sides) :] + sides[: i % len(sides)]:
+            if label == "peer" and case.peer_repeat is not None and i >= case.peer_repeat:
+                continue
             if case.setup is not None:
                 case.setup()
-            elapsed, growth = _timed(function, case.measure_memory)
+            try:
+                elapsed, growth = function()
+            except Exception as exc:
+                if label != "peer":
+                    raise
+                # The peer failing a case is a finding, not the end of the run.
+                failure = f"failed: {exc}"
+                sides = [side for side in sides if side[0] != "peer"]
+                del times["peer"], rss["peer"]
+                continue
             times[label].append(elapsed)
             rss[label].append(growth)
         log(
             f"  {case.backend}:{case.name} rep {i + 1}/{case.repeat}: "
-            f"storage {times['storage'][-1]:.4f}s raw {times['raw'][-1]:.4f}s"
+            + " ".join(f"{label} {times[label][-1]:.4f}s" for label, _ in sides if times.get(label))
         )
-    storage_s = statistics.median(times["storage"])
-    raw_s = statistics.median(times["raw"])
-    if case.kind == "speedup":
-        ratio = raw_s / storage_s
-        met = None if case.target is None else ratio >= case.target
-    else:
-        ratio = storage_s / raw_s
-        met = None if case.target is None else ratio <= case.target
+    medians = {label: statistics.median(values) for label, values in times.items()}
+    storage_s, raw_s = medians["storage"], medians["raw"]
+    ratio = _ratio(case, storage_s, raw_s)
+    met = None
+    if case.target is not None:
+        met = ratio >= case.target if case.kind == "speedup" else ratio <= case.target
     result = Result(
         backend=case.backend,
         name=case.name,
@@ -152,48 +192,68 @@ def run_case(case: Case, log: Callable[[str], None] = print) -> Result:
         raw_ops_per_s=case.operations / raw_s,
         samples={k: [round(v, 6) for v in vs] for k, vs in times.items()},
     )
+    if "peer" in medians:
+        result.peer_s = medians["peer"]
+        result.peer_ratio = _ratio(case, medians["peer"], raw_s)
+    elif failure is not None or isinstance(spec, str):
+        result.peer_note = failure or str(spec)
+    else:
+        result.peer_note = "not run" if isinstance(spec, dict) else "not measured"
     if case.bytes:
         result.storage_mb_per_s = case.bytes / MiB / storage_s
         result.raw_mb_per_s = case.bytes / MiB / raw_s
     if case.measure_memory:
         result.storage_rss_mb = max(rss["storage"]) / MiB
         result.raw_rss_mb = max(rss["raw"]) / MiB
+        if "peer" in rss:
+            result.peer_rss_mb = max(rss["peer"]) / MiB
     return result
 
 
+def _speed(r: Result, seconds: float) -> str:
+    if r.storage_mb_per_s is not None:
+        return f"{r.storage_mb_per_s * r.storage_s / seconds:.1f} MB/s"
+    ops = r.storage_ops_per_s * r.storage_s / seconds
+    return f"{seconds:.3f} s" if ops < 10 else f"{ops:,.0f}/s"
+
+
+def _ratio_text(r: Result, ratio: float) -> str:
+    return f"{ratio:.1f}x faster" if r.kind == "speedup" else f"{ratio:.3f}"
+
+
 def table(results: list[Result]) -> str:
-    """Return the results as a Markdown table."""
+    """Return the results as a Markdown table: raw SDK, ours, django-storages side by side."""
     lines = [
-        "| backend | case | storage | raw SDK | ratio | target | met | peak RSS growth MB "
-        "(storage / raw) |",
-        "|---|---|---|---|---|---|---|---|",
+        "| backend | case | raw SDK | ours | django-storages | ours / raw | django-storages / raw "
+        "| target | met | peak RSS growth MB (raw / ours / django-storages) |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in results:
-        if r.storage_mb_per_s is not None:
-            storage, raw = f"{r.storage_mb_per_s:.1f} MB/s", f"{r.raw_mb_per_s:.1f} MB/s"
-        elif r.storage_ops_per_s < 10 or r.raw_ops_per_s < 10:
-            storage, raw = f"{r.storage_s:.3f} s", f"{r.raw_s:.3f} s"
+        if r.peer_s is not None and r.peer_ratio is not None:
+            peer, peer_ratio = _speed(r, r.peer_s), _ratio_text(r, r.peer_ratio)
         else:
-            storage, raw = f"{r.storage_ops_per_s:,.0f}/s", f"{r.raw_ops_per_s:,.0f}/s"
-        if r.kind == "speedup":
-            ratio, target = f"{r.ratio:.1f}x faster", f">= {r.target}x" if r.target else "-"
+            peer, peer_ratio = f"({r.peer_note})", "-"
+        if r.target is None:
+            target = "-"
         else:
-            ratio, target = f"{r.ratio:.3f}", f"<= {r.target}" if r.target else "-"
+            target = f">= {r.target}x" if r.kind == "speedup" else f"<= {r.target}"
         met = "-" if r.met is None else ("yes" if r.met else "NO")
-        memory = (
-            f"{r.storage_rss_mb:.0f} / {r.raw_rss_mb:.0f}" if r.storage_rss_mb is not None else "-"
-        )
+        memory = "-"
+        if r.storage_rss_mb is not None:
+            theirs = "-" if r.peer_rss_mb is None else f"{r.peer_rss_mb:.0f}"
+            memory = f"{r.raw_rss_mb:.0f} / {r.storage_rss_mb:.0f} / {theirs}"
         lines.append(
-            f"| {r.backend} | {r.name} | {storage} | {raw} | {ratio} | {target} | "
-            f"{met} | {memory} |"
+            f"| {r.backend} | {r.name} | {_speed(r, r.raw_s)} | {_speed(r, r.storage_s)} | "
+            f"{peer} | {_ratio_text(r, r.ratio)} | {peer_ratio} | {target} | {met} | {memory} |"
         )
     return "\n".join(lines)
 
 
-def write_json(results: list[Result], path: Path) -> None:
-    """Write the results as JSON."""
+def write_json(results: list[Result], path: Path, meta: dict[str, Any] | None = None) -> None:
+    """Write the results as JSON: ``{"meta": {date, commit, scale, peer}, "results": [...]}``."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps([asdict(r) for r in results], indent=2))
+    document = {"meta": meta or {}, "results": [asdict(r) for r in results]}
+    path.write_text(json.dumps(document, indent=2))
 
 
 class Sink:
@@ -202,6 +262,66 @@ class Sink:
     def write(self, data: bytes) -> int:
         """Accept ``data`` and forget it."""
         return len(data)
+
+
+def consume(handle: Any, mode: str) -> None:
+    """Read an open file to its end the way ``mode`` (one of READ_MODES) says."""
+    if mode == "read()":
+        handle.read()
+    elif mode == "chunks(1 MiB)":
+        for _chunk in handle.chunks(MiB):
+            pass
+    else:
+        shutil.copyfileobj(handle, Sink())
+
+
+def consume_stream(stream: Any, mode: str) -> None:
+    """Read a raw SDK's stream (``read(n)``) to its end the way ``mode`` says."""
+    if mode == "read()":
+        stream.read()
+    elif mode == "chunks(1 MiB)":
+        while stream.read(MiB):
+            pass
+    else:
+        shutil.copyfileobj(stream, Sink())
+
+
+def read_cases(
+    backend: str,
+    size: int,
+    open_file: Callable[[], Any],
+    raw: Callable[[str], Any],
+    peer: dict[str, Any] | str | None,
+    target: float | None = 1.05,
+    repeat: int = 7,
+    peer_repeat: int | None = None,
+) -> list[Case]:
+    """Return one case per way of reading (READ_MODES) a file of ``size`` bytes.
+
+    ``open_file()`` opens it from the storage; ``raw(mode)`` reads the same bytes with the raw
+    client's streamed read, consumed the same way; ``peer`` is the peer's read spec (its
+    ``how`` is filled in per mode).
+    """
+
+    def ours(mode: str) -> None:
+        with open_file() as handle:
+            consume(handle, mode)
+
+    return [
+        Case(
+            backend,
+            f"read {size // MiB} MB: {mode}",
+            lambda mode=mode: ours(mode),
+            lambda mode=mode: raw(mode),
+            bytes=size,
+            target=target,
+            repeat=repeat,
+            measure_memory=True,
+            peer={**peer, "how": mode} if isinstance(peer, dict) else peer,
+            peer_repeat=peer_repeat,
+        )
+        for mode in READ_MODES
+    ]
 
 
 def static_tree(work: Path, scale: float) -> tuple[Path, int]:
@@ -224,10 +344,12 @@ def collectstatic_case(
     static_dir: Path,
     files: int,
     raw_put: Callable[[str, bytes, str | None], Any],
+    peer: dict[str, Any] | str | None = None,
 ) -> Case:
     """Return a case: ``collectstatic`` into ``storage_path`` vs one ``raw_put`` per file.
 
-    ``raw_put(key, body, content_type)`` stores one file with the raw SDK.
+    ``raw_put(key, body, content_type)`` stores one file with the raw SDK; ``peer`` is the
+    peer's ``collectstatic`` spec (its static directory is filled in).
     """
     import mimetypes
 
@@ -249,5 +371,11 @@ def collectstatic_case(
             raw_put(key, path.read_bytes(), mimetypes.guess_type(path.name)[0])
 
     return Case(
-        backend, f"collectstatic {files} files", storage_run, raw_run, operations=files, repeat=3
+        backend,
+        f"collectstatic {files} files",
+        storage_run,
+        raw_run,
+        operations=files,
+        repeat=3,
+        peer={**peer, "static_dir": str(static_dir)} if isinstance(peer, dict) else peer,
     )

@@ -11,7 +11,8 @@
 #   scripts/test.sh -- ARGS  the Django 5.2 suite with extra pytest arguments
 #   scripts/test.sh docs     build the documentation into docs/_build/html
 #   scripts/test.sh demo     the example site (example/), see the README
-#   scripts/test.sh bench [ARGS]  the benchmarks (benchmarks/run.py; ARGS e.g. --scale 0.1)
+#   scripts/test.sh bench [ARGS]  the benchmarks (benchmarks/run.py; ARGS e.g. --scale 0.1), with
+#                                 django-storages beside us (.venv-peer) and charts in the docs
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -35,6 +36,31 @@ ensure_venv() {
 }
 
 ensure_venv .venv "django~=5.2.0"
+
+# The benchmarks' peer: django-storages in a virtualenv of its own (both packages import as
+# `storages`), never a dependency of ours, with the SDK versions of .venv (so both sides run the
+# same SDK code) and matplotlib for the charts.
+PEER_VERSION="1.14.6"
+ensure_peer_venv() {
+    local dir=.venv-peer
+    local constraints
+    constraints=$(mktemp)
+    .venv/bin/python -m pip freeze --exclude-editable | grep -v -e ' @ ' -e '^-e ' >"$constraints"
+    local want
+    want=$(cat "$constraints" scripts/test.sh | sha256sum | cut -c1-16)-$PEER_VERSION-$PY
+    if [ -x "$dir/bin/python" ] && [ "$(cat "$dir/.stowage-stamp" 2>/dev/null)" = "$want" ]; then
+        rm -f "$constraints"
+        return
+    fi
+    echo "==> preparing $dir (django-storages $PEER_VERSION)"
+    [ -x "$dir/bin/python" ] || "$PY" -m venv "$dir"
+    "$dir/bin/python" -m pip install -q --upgrade pip
+    "$dir/bin/python" -m pip install -q -c "$constraints" \
+        "django-storages[s3,azure,google,dropbox,sftp,libcloud]==$PEER_VERSION" "django~=5.2.0" \
+        boto3 azure-storage-blob google-cloud-storage paramiko dropbox apache-libcloud matplotlib
+    rm -f "$constraints"
+    echo "$want" >"$dir/.stowage-stamp"
+}
 
 # The newest Django release needs Python 3.12 or later: the first one found here.
 newest_python() {
@@ -81,7 +107,8 @@ demo)
 bench)
     shift
     ./scripts/install-servers.sh
-    .venv/bin/python -m benchmarks.run "$@"
+    ensure_peer_venv
+    .venv/bin/python -m benchmarks.run --docs "$@"
     ;;
 --)
     shift

@@ -19,8 +19,10 @@ ALLOWED_HOSTS = ["127.0.0.1", "localhost"]
 
 INSTALLED_APPS = [
     "django.contrib.contenttypes",
-    "django.contrib.staticfiles",
+    # Before staticfiles: its collectstatic (one listing, unchanged files skipped) replaces
+    # Django's.
     "storages",
+    "django.contrib.staticfiles",
     "gallery",
 ]
 MIDDLEWARE = [

@@ -27,7 +27,13 @@ class ClientPool(Configurable):
     sdk_packages: ClassVar[frozenset[str]] = frozenset()
     #: Whether each thread needs its own client (the SDK's clients are not thread-safe).
     client_per_thread: ClassVar[bool] = False
-    runtime_attrs = Configurable.runtime_attrs | {"_local", "_lock", "_clients", "_shared_client"}
+    runtime_attrs = Configurable.runtime_attrs | {
+        "_local",
+        "_lock",
+        "_clients",
+        "_shared_client",
+        "_thread_clients",
+    }
 
     def _init_runtime(self) -> None:
         super()._init_runtime()
@@ -35,6 +41,8 @@ class ClientPool(Configurable):
         self._lock = threading.RLock()
         self._clients: list[Any] = []
         self._shared_client: Any = None
+        # Per-thread clients with the thread that made each, so those of ended threads can go.
+        self._thread_clients: list[tuple[threading.Thread, Any]] = []
 
     def _connect(self) -> Any:
         """Build a new SDK client; called lazily, once per thread when ``client_per_thread``."""
@@ -51,6 +59,8 @@ class ClientPool(Configurable):
             if client is None:
                 client = self._new_client()
                 self._local.client = client
+                with self._lock:
+                    self._thread_clients.append((threading.current_thread(), client))
             return client
         client = self._shared_client
         if client is None:
@@ -76,15 +86,25 @@ class ClientPool(Configurable):
                 self._clients.remove(client)
             if self._shared_client is client:
                 self._shared_client = None
+            self._thread_clients = [(t, c) for t, c in self._thread_clients if c is not client]
         if getattr(self._local, "client", None) is client:
             self._local.client = None
         self._disconnect_quietly(client)
+
+    def _close_finished_thread_clients(self) -> None:
+        """Close the per-thread clients of threads that have ended (a finished worker pool)."""
+        with self._lock:
+            ended = [c for thread, c in self._thread_clients if not thread.is_alive()]
+            self._thread_clients = [(t, c) for t, c in self._thread_clients if t.is_alive()]
+        for client in ended:
+            self._forget_client(client)
 
     def _reset_clients(self) -> None:
         """Forget every client so the next operation connects again with current settings."""
         with self._lock:
             old = list(self._clients)
             self._clients.clear()
+            self._thread_clients.clear()
             self._local = threading.local()
             self._shared_client = None
         for client in old:

@@ -65,7 +65,7 @@ from django.utils.encoding import filepath_to_uri
 
 from storages._remote_connections import RemoteConnections, ResumingReader, Session
 from storages._upload import UploadBody
-from storages.errors import AccessDenied, AlreadyExists, ErrorRule, NotFound
+from storages.errors import AccessDenied, AlreadyExists, ErrorRule, NotFound, StorageError
 from storages.objects import ObjectInfo, UploadTarget
 
 __all__ = [
@@ -109,6 +109,10 @@ class RemoteFilesystem(RemoteConnections[C]):
     dir_mode: Any = None
     base_url: Any = None
     _root: str = ""
+    #: Whether a finished upload's size is checked before it is renamed into place: for
+    #: protocols where the end of the data connection is the end of the file (FTP), so a
+    #: transfer that broke off looks complete to the server.
+    verify_upload_size: ClassVar[bool] = False
     derived_attrs = RemoteConnections.derived_attrs | {"_root"}
     #: The OSErrors file servers' SDKs raise; backends add their own rules to these.
     error_rules: ClassVar[Sequence[ErrorRule]] = (
@@ -140,9 +144,12 @@ class RemoteFilesystem(RemoteConnections[C]):
             if self._is_dir(conn, path):  # it exists (maybe another writer just made it)
                 return
             parent = posixpath.dirname(path)
-            if parent in _NO_DIRECTORY or self._is_dir(conn, parent):
+            if parent in _NO_DIRECTORY:
                 raise
-            self._makedirs(conn, parent)
+            # The parent is missing, or another writer made it since the attempt failed: make
+            # it if it is still missing, then try once more.
+            if not self._is_dir(conn, parent):
+                self._makedirs(conn, parent)
             try:
                 self._mkdir(conn, path)
             except Exception:
@@ -218,6 +225,13 @@ class RemoteFilesystem(RemoteConnections[C]):
         finally:
             state.session.handles.discard(state.handle)
         # A failure from here on is cleaned up by the part writer's abort (or ``_put_key``).
+        if self.verify_upload_size:
+            stored = self._stat_path(conn, state.temp).size
+            if stored != sum(parts):
+                raise StorageError(
+                    f"{target.name}: the server stored {stored} of the {sum(parts)} bytes sent; "
+                    "the transfer broke off, so the file was not stored."
+                )
         if target.overwrite:
             self._rename_replace(conn, state.temp, state.path)
         else:
@@ -245,13 +259,35 @@ class RemoteFilesystem(RemoteConnections[C]):
             upload.session.handles.discard(upload.handle)
             with contextlib.suppress(Exception):
                 self._close_handle(conn, upload.handle)
+        if not self._connection_alive(conn):
+            # The connection died, which is often why the upload is abandoned.
+            with contextlib.suppress(Exception):
+                self._remove_over_new_connection(upload)
+            return
         with contextlib.suppress(Exception):
             self._remove(conn, upload.temp)
 
-    def _write(self, key: str, body: UploadBody, overwrite: bool) -> None:
+    def _remove_over_new_connection(self, upload: Upload[C]) -> None:
+        """Remove the temporary file of an upload whose connection died."""
+        if getattr(self._local, "client", None) is upload.session:
+            # This thread's connection: replace it now (its next operation would anyway).
+            self._forget_client(upload.session)
+            self._run(lambda conn: self._remove(conn, upload.temp))
+            return
+        # This thread already has another connection, maybe in the middle of a request (a
+        # finalizer can run this): use one of its own.
+        conn = self._open_connection()
+        try:
+            self._remove(conn, upload.temp)
+        finally:
+            type(self)._close_connection(conn)
+
+    def _write(
+        self, key: str, body: UploadBody, overwrite: bool, target: UploadTarget | None = None
+    ) -> None:
         self._local.upload = None
         try:
-            super()._write(key, body, overwrite)
+            super()._write(key, body, overwrite, target)
             return
         except Exception as exc:
             upload: Upload[C] | None = getattr(self._local, "upload", None)
@@ -269,7 +305,30 @@ class RemoteFilesystem(RemoteConnections[C]):
         self._forget_client(upload.session)
         with contextlib.suppress(Exception), self.translating(self._name(key)):
             self._run(lambda conn: self._remove(conn, upload.temp))
-        super()._write(key, body, overwrite)
+        super()._write(key, body, overwrite, target)
+
+    def save(self, name: str | None, content: Any, max_length: int | None = None) -> str:
+        """Store ``content`` under ``name`` (or a free variant of it) and return the name used.
+
+        Writes here are create-only by their final rename, which refuses a taken name itself; so
+        a body small enough for one write is sent without looking whether its name is free
+        first (one round trip less), and only a name found taken that way makes the save look
+        for a free variant (and send the small body again).
+        """
+        skip = not self.file_overwrite and _small(content, self.single_put_size)
+        self._local.skip_lookup = skip
+        try:
+            return super().save(name, content, max_length)
+        finally:
+            self._local.skip_lookup = False
+
+    def is_name_available(self, name: str, max_length: int | None = None) -> bool:
+        """Return whether ``name`` fits ``max_length`` and no file is stored under it."""
+        if getattr(self._local, "skip_lookup", False):
+            self._local.skip_lookup = False  # the save's first name only; retries look
+            if max_length is None or len(name) <= max_length:
+                return True
+        return super().is_name_available(name, max_length)
 
     def url(self, name: str | None) -> str:
         """Return the URL of ``name`` under the base URL a web server publishes the root at."""
@@ -335,6 +394,15 @@ class RemoteFilesystem(RemoteConnections[C]):
 
     def _chmod(self, conn: C, path: str, mode: int) -> None:
         raise NotImplementedError(f"{type(self).__name__} cannot set permission bits")
+
+
+def _small(content: Any, limit: int) -> bool:
+    """Return whether ``content`` is known to fit in ``limit`` bytes."""
+    try:
+        size = content.size
+    except (AttributeError, OSError, ValueError, TypeError):
+        return False
+    return isinstance(size, int) and size <= limit
 
 
 def _rewound(body: UploadBody) -> bool:

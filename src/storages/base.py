@@ -13,10 +13,13 @@ never user names (``docs/writing-a-backend.md`` lists them):
   the upload primitives the core's part writer drives, for ``save()`` and ``open('wb')`` alike;
   with ``target.overwrite`` False the final request must be an atomic create-only write that
   raises ``FileExistsError`` when the key is taken;
-* ``_delete_key(key)`` and ``_listdir_key(prefix)``.
+* ``_delete_key(key)`` and ``_listdir_key(prefix)``;
+* optionally ``_scan_key(prefix)``, every file below a prefix with its metadata in one paged
+  listing (the default walks ``_listdir_key`` and stats each file).
 
 Settings, clients and error translation come from :class:`~storages._clients.ClientPool`; the
-name pipeline and the choice of a free name from :class:`~storages._naming.NamePolicy`.
+name pipeline and the choice of a free name from :class:`~storages._naming.NamePolicy`;
+``scan()`` and sync sessions from :class:`~storages._scanning.Scanning`.
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ from django.core.files.storage import Storage
 from django.core.files.utils import validate_file_name
 
 from storages import names
-from storages._naming import NamePolicy
+from storages._scanning import Scanning
 from storages._upload import PartWriter, UploadBody
 from storages.errors import AlreadyExists, NotFound, StorageError
 from storages.files import StorageFile
@@ -44,7 +47,7 @@ __all__ = ["BaseStorage"]
 MiB = 1024 * 1024
 
 
-class BaseStorage(NamePolicy, Storage):
+class BaseStorage(Scanning, Storage):
     """The base of every backend: names, overwrite policy, uploads and metadata."""
 
     #: Largest number of bytes a file object keeps in memory before spilling to disk.
@@ -78,6 +81,10 @@ class BaseStorage(NamePolicy, Storage):
         if not hasattr(content, "chunks"):
             content = File(content, name)
         validate_file_name(str(name), allow_relative_path=True)
+        sync = self._sync
+        if sync is not None and sync.covers(self._key(name)):
+            # A sync session replaces the file under the name given, or keeps it when identical.
+            return sync.save(names.truncate_name(names.normalize_name(name), max_length), content)
         name = self.get_available_name(str(name), max_length=max_length)
         saved = self._save_with_policy(name, content, max_length)
         validate_file_name(saved, allow_relative_path=True)
@@ -88,6 +95,9 @@ class BaseStorage(NamePolicy, Storage):
 
     def _save_with_policy(self, name: str, content: Any, max_length: int | None) -> str:
         name = names.normalize_name(name)
+        sync = self._sync
+        if sync is not None and sync.covers(self._key(name)):
+            return sync.save(name, content)
         self._check_writable(self._key(name))
         overwrite = bool(self.file_overwrite)
         body = UploadBody(content, replayable=not overwrite, spool_size=self.max_memory_size)
@@ -112,9 +122,13 @@ class BaseStorage(NamePolicy, Storage):
         """Decide where and how an upload is stored; object stores add content types."""
         return UploadTarget(key, name, overwrite, content_type)
 
-    def _write(self, key: str, body: UploadBody, overwrite: bool) -> None:
-        """Store ``body`` at ``key`` through the part writer (create-only unless ``overwrite``)."""
-        target = self._upload_target(key, self._name(key), body.content_type, overwrite, True)
+    def _write(
+        self, key: str, body: UploadBody, overwrite: bool, target: UploadTarget | None = None
+    ) -> None:
+        """Store ``body`` at ``key`` through the part writer (create-only unless ``overwrite``),
+        as ``target`` says when the caller decided it already."""
+        if target is None:
+            target = self._upload_target(key, self._name(key), body.content_type, overwrite, True)
         source: Any = body
         if target.gzip:
             from storages.compress import GzipCompressingReader
@@ -145,6 +159,8 @@ class BaseStorage(NamePolicy, Storage):
         """Return the metadata of ``key``: the one place "not found" is decided."""
         if key and self._key_problem(key, writing=False) is not None:
             raise NotFound(f"{name}: no such file (the name is too long to exist).")
+        if self._sync is not None:
+            self._sync.settle(key)  # a write in flight: read what it stores
         with self.translating(name):
             return self._stat_key(key)
 
@@ -162,6 +178,9 @@ class BaseStorage(NamePolicy, Storage):
         if not key:
             with self.translating(name):
                 return self._root_exists()
+        sync = self._sync
+        if sync is not None and sync.covers(key):
+            return sync.exists(key)
         try:
             self._file_info(key, name)
         except FileNotFoundError:
@@ -174,6 +193,10 @@ class BaseStorage(NamePolicy, Storage):
         if not key:
             raise names.UnsafeName("Refusing to delete the storage root.")
         if self._key_problem(key, writing=False) is not None:
+            return
+        sync = self._sync
+        if sync is not None and sync.covers(key):
+            sync.delete(key, name)
             return
         # Suppress outside the translation, which turns SDK "not found" errors into NotFound.
         with contextlib.suppress(FileNotFoundError), self.translating(name):

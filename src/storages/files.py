@@ -1,7 +1,8 @@
 """File objects, written once for every backend.
 
 :class:`StorageFile` is what ``storage.open()`` returns. Reading streams from the service
-(``_read_key``) and seeks with ranged requests, pinned to the version ``_stat_key`` saw; writing
+(``_read_key``) and seeks with ranged requests, pinned to the version ``_stat_key`` saw, through
+:class:`storages._reads.RangeStream`, which hands the SDK's bytes over without copying; writing
 goes through the core's :class:`~storages._upload.PartWriter`, the same one ``save()`` uses, so
 memory stays bounded by the part size however large the file. Backends need no file code of
 their own: their file classes exist for the documented names and signatures.
@@ -16,11 +17,11 @@ from __future__ import annotations
 
 import errno
 import io
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, NoReturn
 
 from django.core.files import File
 
-from storages._janitor import janitor
+from storages._reads import RangeStream
 from storages._upload import PartWriter
 from storages.errors import StorageError
 from storages.names import normalize_name
@@ -32,8 +33,6 @@ if TYPE_CHECKING:
 __all__ = ["ModeInfo", "StorageFile", "parse_mode"]
 
 MiB = 1024 * 1024
-#: Bytes asked of the service per read when a whole file is read at once.
-READALL_CHUNK = 1 * MiB
 
 
 class ModeInfo:
@@ -64,88 +63,6 @@ class ModeInfo:
 def parse_mode(mode: str) -> ModeInfo:
     """Return the :class:`ModeInfo` of ``mode``, or raise ``ValueError`` for a malformed one."""
     return ModeInfo(mode)
-
-
-class _RangeReader(io.RawIOBase):
-    """Raw reader: one streamed request from the current position, reopened after a seek."""
-
-    def __init__(self, owner: StorageFile, size: int) -> None:
-        super().__init__()
-        self._owner = owner
-        self._size = size
-        self._pos = 0
-        self._stream: Any = None
-        #: Set by ``StorageFile.close()``; a close without it comes from a finalizer.
-        self.closing = False
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def _drop_stream(self, background: bool = False) -> None:
-        stream, self._stream = self._stream, None
-        close = getattr(stream, "close", None)
-        if close is None:
-            return
-        if background:
-            janitor.submit(close)
-        else:
-            close()
-
-    def _read_some(self, n: int) -> bytes:
-        if self._stream is None:
-            if self._owner.clean_up_in_background:
-                janitor.start()  # now, so a finalizer never has to start a thread
-            self._stream = self._owner._read_stream(self._pos)
-        data: bytes = self._owner._call_on(self._stream.read, n)
-        if not data:
-            raise self._owner._short_read(self._pos, self._size)
-        return data
-
-    def readinto(self, buffer: Any) -> int:
-        wanted = min(len(buffer), self._size - self._pos)
-        if wanted <= 0:
-            return 0
-        data = self._read_some(wanted)
-        n = len(data)
-        buffer[:n] = data
-        self._pos += n
-        return n
-
-    def readall(self) -> bytes:
-        parts = []
-        while self._pos < self._size:
-            data = self._read_some(min(READALL_CHUNK, self._size - self._pos))
-            parts.append(data)
-            self._pos += len(data)
-        return b"".join(parts)
-
-    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        if whence == io.SEEK_SET:
-            target = offset
-        elif whence == io.SEEK_CUR:
-            target = self._pos + offset
-        elif whence == io.SEEK_END:
-            target = self._size + offset
-        else:
-            raise ValueError(f"invalid whence: {whence!r}")
-        if target < 0:
-            raise ValueError(f"negative seek position {target}")
-        if target != self._pos:
-            self._drop_stream()
-            self._pos = target
-        return self._pos
-
-    def tell(self) -> int:
-        return self._pos
-
-    def close(self) -> None:
-        # Without ``closing``, a finalizer, maybe inside the garbage collector: releasing an HTTP
-        # response can take its connection pool's lock, which the interrupted code may hold.
-        self._drop_stream(background=not self.closing and self._owner.clean_up_in_background)
-        super().close()
 
 
 class _WriteStream(io.BufferedIOBase):
@@ -189,7 +106,7 @@ class StorageFile(File):
     supports_append: ClassVar[bool] = False
     #: Whether the backend can open a file for reading and writing (mode ``+``).
     supports_update: ClassVar[bool] = False
-    #: Buffer size of the reader wrapped around the range stream.
+    #: The block a reader reads ahead for small reads and lines (large reads bypass it).
     read_buffer_size: ClassVar[int] = 1 * MiB
 
     def __init__(
@@ -202,7 +119,7 @@ class StorageFile(File):
         self.name = normalize_name(name)
         self.mode = mode
         self._part_size = part_size or storage.part_size
-        self._reader: _RangeReader | None = None
+        self._reader: RangeStream | None = None
         self._writer: _WriteStream | None = None
         self.file = None
         self.info: ObjectInfo | None = None
@@ -218,9 +135,25 @@ class StorageFile(File):
         with self._storage.translating(self.name):
             return self._storage._read_key(self._key, self.info, start)
 
-    def _call_on(self, function: Any, *args: Any) -> Any:
+    def _open_for_reading(self) -> tuple[ObjectInfo, Any]:
+        """Return the metadata of the stored version, and its stream from byte 0 or None.
+
+        A backend whose read request also tells the object's metadata defines
+        ``_open_key(key) -> (ObjectInfo, stream)``: opening a file is then one request, where
+        the others make a metadata request (``_stat_key``) and a read request later.
+        """
+        storage = self._storage
+        opener = getattr(storage, "_open_key", None)
+        if opener is None or not self._key or storage._key_problem(self._key, writing=False):
+            return storage._file_info(self._key, self.name), None
+        with storage.translating(self.name):
+            info, stream = opener(self._key)
+        return info, stream
+
+    def _reraise(self, exc: Exception) -> NoReturn:
+        """Raise ``exc``, an error of the read stream, translated like the storage's own."""
         with self._storage.translating(self.name):
-            return function(*args)
+            raise exc
 
     def _short_read(self, position: int, size: int) -> OSError:
         return StorageError(
@@ -249,12 +182,13 @@ class StorageFile(File):
         storage = self._storage
         stream: Any
         if info.read:
-            self.info = storage._file_info(self._key, self.name)
+            self.info, first = self._open_for_reading()
             if self.info.is_dir:
+                if first is not None:
+                    first.close()
                 raise IsADirectoryError(errno.EISDIR, f"{self.name} is a directory")
-            self._reader = _RangeReader(self, self.info.size)
-            stream = io.BufferedReader(self._reader, buffer_size=self.read_buffer_size)
-            stream = storage._wrap_read_stream(stream, self.info)
+            self._reader = RangeStream(self, self.info.size, self.read_buffer_size, first)
+            stream = storage._wrap_read_stream(self._reader, self.info)
         else:
             target = storage._upload_target(self._key, self.name, None, overwrite=True)
             self._writer = _WriteStream(PartWriter(storage, target, self._part_size))

@@ -5,7 +5,8 @@ Every public storage method sends its name through :func:`normalize_name` and th
 
 * backslashes become ``/``, repeated slashes and ``.`` elements collapse, a trailing ``/`` goes;
 * an absolute name, a ``..`` element or a NUL byte raises :class:`UnsafeName`
-  (a ``SuspiciousFileOperation``), whatever ``location`` is, so no key lands outside it.
+  (a ``SuspiciousFileOperation``), whatever ``location`` is, so no key lands outside it; so
+  does a name UTF-8 cannot encode (a lone surrogate), which no service can store.
 """
 
 from __future__ import annotations
@@ -41,6 +42,14 @@ def _as_text(name: object) -> str:
     raise TypeError(f"A storage name must be a str or a path, not {type(name).__name__}.")
 
 
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def normalize_name(name: object) -> str:
     """Return the canonical relative form of ``name``, or raise :class:`UnsafeName`."""
     if (
@@ -52,11 +61,16 @@ def normalize_name(name: object) -> str:
         and "//" not in name
         and "/." not in name
         and "\x00" not in name
+        and (name.isascii() or _encodable(name))
     ):
         return name  # already canonical: the common case, kept cheap for url() on hot pages
     text = _as_text(name)
     if "\x00" in text:
         raise UnsafeName(f"The name {text!r} contains a NUL byte.")
+    if not _encodable(text):
+        # A lone surrogate (say, from os.fsdecode() of a file name that is not UTF-8): no
+        # service can store it, and every SDK would fail on it somewhere else.
+        raise UnsafeName(f"The name {text!r} contains a character UTF-8 cannot encode.")
     text = text.replace("\\", "/")
     if text.startswith("/"):
         raise UnsafeName(f"Absolute names are not allowed: {text!r}.")

@@ -7,7 +7,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-__all__ = ["ObjectInfo", "UploadTarget"]
+__all__ = ["CHECKSUM_METADATA", "ObjectInfo", "UploadTarget"]
+
+#: The user-metadata key under which uploads that know their checksum record it (the hex MD5
+#: of the bytes stored), so objects whose ETag is not an MD5 (multipart, blocks) compare too.
+#: Letters and digits only: Azure metadata names must be identifiers, and some proxies drop
+#: headers with underscores.
+CHECKSUM_METADATA = "stowagemd5"
 
 
 @dataclass
@@ -17,6 +23,9 @@ class ObjectInfo:
     ``exists``, ``size``, the time methods and an opened file's size all derive from it.
     ``version`` pins later ranged reads to this version of the object (an ETag, a generation,
     a size and modification time); ``raw`` keeps the SDK's own object for the backend.
+    ``checksum`` is the hex MD5 of the bytes stored (as the service holds them, compressed or
+    not), when the service or :data:`CHECKSUM_METADATA` tells it. ``partial`` marks a record
+    from a listing that leaves out what a stat of the key would tell (user metadata).
     """
 
     size: int
@@ -29,6 +38,8 @@ class ObjectInfo:
     version: Any = None
     is_dir: bool = False
     raw: Any = None
+    checksum: str | None = None
+    partial: bool = False
 
 
 @dataclass
@@ -37,7 +48,9 @@ class UploadTarget:
 
     ``params`` are the backend's own object parameters (already merged with the defaults);
     ``gzip`` says whether the body is compressed on its way (``save()`` only); ``overwrite``
-    False makes the final request an atomic create-only write.
+    False makes the final request an atomic create-only write. ``checksum``, when known before
+    the first byte is sent, is the hex MD5 of the bytes stored; backends keep it as the object's
+    :data:`CHECKSUM_METADATA` metadata.
     """
 
     key: str
@@ -47,3 +60,4 @@ class UploadTarget:
     content_encoding: str | None = None
     gzip: bool = False
     params: dict[str, Any] = field(default_factory=dict)
+    checksum: str | None = None

@@ -277,7 +277,7 @@ def test_user_delegation_key_is_renewed_when_too_short(token_storage, pinned_clo
 
 def test_user_delegation_key_at_the_client_seam():
     """Without a server: an injected key is what signs (``get_user_delegation_key`` is the
-    seam), and the account name comes from the settings."""
+    seam, as in django-storages), and the account name comes from the settings."""
     from azure.storage.blob import UserDelegationKey
 
     key = UserDelegationKey()
@@ -288,10 +288,10 @@ def test_user_delegation_key_at_the_client_seam():
     key.value = KEY
 
     class Injected(AzureStorage):
-        asked = 0
+        asked: list[datetime] = []
 
-        def get_user_delegation_key(self, start, expiry):
-            type(self).asked += 1
+        def get_user_delegation_key(self, expiry):
+            self.asked.append(expiry)
             return key
 
     storage = Injected(
@@ -301,10 +301,11 @@ def test_user_delegation_key_at_the_client_seam():
         expiration_secs=60,
     )
     url = storage.url("a.txt")
-    storage.url("b.txt")
-    assert Injected.asked == 1
+    other = storage.url("b.txt", expire=120)
+    assert len(Injected.asked) == 2  # asked for every URL, with the URL's expiry
+    assert Injected.asked[1] - Injected.asked[0] >= timedelta(seconds=59)
     assert url.startswith("https://acct.blob.core.windows.net/media/a.txt?")
-    assert query(url)["skoid"] == OBJECT_ID
+    assert query(url)["skoid"] == query(other)["skoid"] == OBJECT_ID
 
 
 NAMES = st.text(

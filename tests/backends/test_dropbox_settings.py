@@ -40,6 +40,7 @@ def test_public_names():
     assert set(backend.__all__) == {
         "DropBoxFile",
         "DropBoxStorage",
+        "DropBoxStorageException",
         "DropboxFile",
         "DropboxStorage",
         "DropboxStorageException",
@@ -390,3 +391,7 @@ def test_importing_the_backend_imports_no_sdk_and_a_missing_sdk_names_the_extra(
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.startswith("ImproperlyConfigured")
     assert "django-stowage[dropbox]" in out.stdout
+
+
+def test_the_1_9_1_exception_name_is_the_same_class():
+    assert backend.DropBoxStorageException is backend.DropboxStorageException

@@ -10,6 +10,7 @@ import os
 import pickle
 import select
 import socket
+import threading
 import tracemalloc
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
@@ -21,7 +22,7 @@ from django.core.files import File
 from django.core.files.base import ContentFile
 
 from storages.backends import _ftp_connection
-from storages.backends.ftp import FTPStorageException, FTPStorageFile
+from storages.backends.ftp import FTPStorage, FTPStorageException, FTPStorageFile
 from storages.errors import StorageError
 from tests.servers import wait_until
 from tests.servers.ftp import PASSWORD
@@ -301,6 +302,53 @@ def test_a_connection_that_died_unnoticed_is_replaced_once(ftp_server, ftp_stora
     assert storage.exists("kept.txt")
     assert storage.open("kept.txt").read() == b"k"
     assert ftp_server.logins(mark) == 1
+
+
+def open_sessions(ftp_server, since):
+    """Return the client addresses of FTP sessions the server opened since log offset
+    ``since`` and has not seen closed yet (its own log: the server's side of the story)."""
+    text = ftp_server.process.log_path.read_bytes()[since:].decode("utf-8", "replace")
+    opened, closed = set(), set()
+    for line in text.splitlines():
+        fields = line.split()
+        address = fields[1].split("-[")[0] if len(fields) > 1 else ""
+        if "FTP session opened" in line:
+            opened.add(address)
+        elif "FTP session closed" in line:
+            closed.add(address)
+    return opened - closed
+
+
+def test_disconnect_closes_the_connections_of_every_thread(ftp_server, ftp_storage):
+    mark = ftp_server.mark()
+    storage = ftp_storage()
+    storage.exists("a")
+    worker = threading.Thread(target=storage.exists, args=("a",))
+    worker.start()
+    worker.join()
+    control = command_control(storage)
+    wait_until(lambda: len(open_sessions(ftp_server, mark)) == 2, timeout=10, what="2 sessions")
+    storage.disconnect()
+    assert control.ftp.sock is None  # ftplib's side: the control socket is gone
+    wait_until(lambda: not open_sessions(ftp_server, mark), timeout=10, what="no session")
+    assert storage.save("after.txt", ContentFile(b"again")) == "after.txt"  # reconnects
+    assert len(open_sessions(ftp_server, mark)) == 1
+
+
+def test_a_with_block_closes_its_connections(ftp_server, ftp_storage, ftp_area):
+    mark = ftp_server.mark()
+    options = {"location": ftp_server.url(ftp_area), "base_url": ftp_server.http_url}
+    with FTPStorage(**options) as storage:
+        storage.save("with.txt", ContentFile(b"inside"))
+        sock = command_control(storage).ftp.sock
+        wait_until(lambda: len(open_sessions(ftp_server, mark)) == 1, timeout=10, what="1 session")
+    assert sock.fileno() == -1
+    wait_until(lambda: not open_sessions(ftp_server, mark), timeout=10, what="no session")
+    assert ftp_server.local(f"{ftp_area}/with.txt").read_bytes() == b"inside"
+    with pytest.raises(LookupError), FTPStorage(**options) as storage:
+        storage.exists("with.txt")
+        raise LookupError("leaves the block")
+    wait_until(lambda: not open_sessions(ftp_server, mark), timeout=10, what="no session")
 
 
 def test_eight_threads_share_one_storage(ftp_server, ftp_storage):

@@ -511,3 +511,10 @@ def test_storage_shared_between_threads_uses_a_client_per_thread(gcs_storage, ra
     assert 1 < len(clients) <= 4
     assert len(raw.names()) == 16
     storage.close()
+
+
+def test_file_mime_type_and_encoding_come_from_the_name(gcs_storage):
+    storage = gcs_storage()
+    name = storage.save("notes/archive.tar.gz", ContentFile(b"not really gzip"))
+    with storage.open(name) as handle:
+        assert (handle.mime_type, handle.mime_encoding) == ("application/x-tar", "gzip")

@@ -388,3 +388,24 @@ def test_collectstatic_with_the_manifest_storage(moto_server, s3_bucket, tmp_pat
 
 def fetch_public(raw, bucket: str, key: str) -> bytes:
     return raw.get_object(Bucket=bucket, Key=key)["Body"].read()
+
+
+def test_file_obj_is_the_boto3_object_of_the_file(s3_storage):
+    storage = s3_storage()
+    name = storage.save("obj/a.txt", ContentFile(b"via the resource"))
+    with storage.open(name) as handle:
+        assert handle.obj.get()["Body"].read() == b"via the resource"
+        assert handle.obj.key == storage._key(name)
+
+
+def test_a_subclass_config_attribute_still_configures_the_client():
+    from botocore.config import Config
+
+    from storages.backends.s3 import S3Storage
+
+    class Legacy(S3Storage):
+        config = Config(user_agent_extra="stowage-legacy-config")
+
+    with pytest.warns(DeprecationWarning, match="client_config"):
+        legacy = Legacy(bucket_name="b")
+    assert "stowage-legacy-config" in legacy._botocore_config().user_agent_extra

@@ -137,7 +137,8 @@ def test_a_failed_write_leaves_nothing(sftp_storage, sftp_area, raw):
 
 
 def test_reads_stream_with_bounded_memory(sftp_storage, sftp_area, raw):
-    # Bounded by a read window (1 MiB), paramiko's channel window (2 MiB) and the file's buffer.
+    # Bounded by the requests in flight (2 MiB, paramiko's channel window) and the block read
+    # ahead for small reads (1 MiB).
     size = 48 * MiB
     with raw.open(f"{sftp_area}/large.bin", "wb") as handle:
         handle.set_pipelined(True)
@@ -155,6 +156,39 @@ def test_reads_stream_with_bounded_memory(sftp_storage, sftp_area, raw):
         tracemalloc.stop()
     assert total == size
     assert peak < 8 * MiB, f"reading {size} bytes peaked at {peak} bytes"
+
+
+def test_a_server_answering_less_than_asked_is_read_to_the_end(sftp_storage, monkeypatch):
+    # Fault injected at the client seam: every read request leaves with a smaller length, so
+    # the server answers fewer bytes than the reader asked for (as servers with a lower read
+    # limit than OpenSSH's do).
+    from paramiko.sftp import CMD_READ
+
+    from storages.backends._sftp_files import IN_FLIGHT, REQUEST_SIZE
+
+    limit = 40 * 1024
+    data = os.urandom(3 * MiB + 5)
+    storage = sftp_storage()
+    storage.save("short.bin", ContentFile(data))
+    sftp = storage.sftp
+    send = sftp._async_request
+    asked: list[int] = []
+
+    def capped(fileobj, kind, *args):
+        if kind == CMD_READ:
+            handle, offset, length = args
+            asked.append(length)
+            args = (handle, offset, min(length, limit))
+        return send(fileobj, kind, *args)
+
+    monkeypatch.setattr(sftp, "_async_request", capped)
+    with storage.open("short.bin", "rb") as handle:
+        assert handle.read() == data
+    assert asked[0] == REQUEST_SIZE
+    # It learns to ask for what the server answers: only the requests in flight when the first
+    # short answer came (and the rests asked for them) are larger.
+    assert sum(1 for length in asked if length > limit) <= 3 * IN_FLIGHT
+    assert asked[-1] <= limit
 
 
 def test_saves_stream_with_bounded_memory(sftp_storage, sftp_area, raw):
@@ -212,6 +246,45 @@ class Racing(File):
             self.runs += 1
             self.action()
         return self.file.read(size)
+
+
+def _requests(storage, monkeypatch) -> list[str]:
+    """Record the names of the SFTP requests ``storage`` sends from now on (client seam)."""
+    import paramiko.sftp
+
+    names = {
+        v: k for k, v in vars(paramiko.sftp).items() if k.startswith("CMD_") and isinstance(v, int)
+    }
+    sftp = storage.sftp
+    send = sftp._async_request
+    sent: list[str] = []
+
+    def recording(fileobj, kind, *args):
+        sent.append(names.get(kind, str(kind)))
+        return send(fileobj, kind, *args)
+
+    monkeypatch.setattr(sftp, "_async_request", recording)
+    return sent
+
+
+def test_a_small_save_under_a_free_name_is_open_write_close_rename(sftp_storage, monkeypatch):
+    storage = sftp_storage()
+    storage.save("small/first.txt", ContentFile(b"1"))  # the directory exists from now on
+    sent = _requests(storage, monkeypatch)
+    assert storage.save("small/second.txt", ContentFile(b"2")) == "small/second.txt"
+    # No look-up first: the create-only rename refuses a taken name by itself.
+    assert sent == ["CMD_OPEN", "CMD_WRITE", "CMD_CLOSE", "CMD_RENAME"]
+
+
+def test_a_small_save_under_a_taken_name_gets_a_free_one(sftp_storage, sftp_area, raw):
+    storage = sftp_storage()
+    storage.save("kept.txt", ContentFile(b"first"))
+    name = storage.save("kept.txt", ContentFile(b"second"))
+    assert name != "kept.txt" and name.startswith("kept_")
+    assert raw.open(f"{sftp_area}/kept.txt").read() == b"first"
+    assert raw.open(f"{sftp_area}/{name}").read() == b"second"
+    assert sorted(raw.listdir(sftp_area)) == sorted(["kept.txt", name])  # no temporary file
+    assert storage.get_available_name("kept.txt") not in ("kept.txt", name)  # still looks
 
 
 def test_create_only_write_refuses_a_file_stored_meanwhile(sftp_storage, sftp_area, raw):
@@ -297,6 +370,30 @@ def test_connections_of_finished_threads_are_closed(sshd, sftp_storage):
         thread.join()
     storage.exists("a")  # a new connection closes those of threads that ended
     sessions_become(sshd, 1)
+
+
+def test_a_with_block_closes_its_connections(sshd, sftp_area):
+    sessions_become(sshd, 0)
+    with SFTPStorage(**sshd.options(sftp_area)) as storage:
+        storage.save("with.txt", ContentFile(b"inside"))
+        transport = storage.sftp.get_channel().get_transport()
+        worker = threading.Thread(target=storage.exists, args=("with.txt",))
+        worker.start()
+        worker.join()
+        sessions_become(sshd, 2)  # this thread's and the worker's
+    assert not transport.is_active()
+    sessions_become(sshd, 0)
+    assert (sshd.chroot / sftp_area.lstrip("/") / "with.txt").read_bytes() == b"inside"
+
+
+def test_a_with_block_left_by_an_exception_closes_its_connections(sshd, sftp_area):
+    sessions_become(sshd, 0)
+    with pytest.raises(LookupError), SFTPStorage(**sshd.options(sftp_area)) as storage:
+        storage.exists("a")
+        transport = storage.sftp.get_channel().get_transport()
+        raise LookupError("leaves the block")
+    assert not transport.is_active()
+    sessions_become(sshd, 0)
 
 
 def test_garbage_collected_storage_closes_its_connections(sshd, sftp_area):

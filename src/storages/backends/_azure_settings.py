@@ -230,8 +230,7 @@ class AzureSettings(ObjectStore):
                 "AzureStorage needs an account: set AZURE_ACCOUNT_NAME (option 'account_name') "
                 "or AZURE_CONNECTION_STRING (option 'connection_string')."
             )
-        scheme = "https" if self.azure_ssl else "http"
-        return f"{scheme}://{self.account_name}.blob.{self.endpoint_suffix}"
+        return f"{self.azure_protocol}://{self.account_name}.blob.{self.endpoint_suffix}"
 
     def _credential(self) -> Any:
         """Return the credential of requests: account key, then SAS token, then token."""
@@ -273,9 +272,28 @@ class AzureSettings(ObjectStore):
         )
 
     @property
+    def azure_protocol(self) -> str:
+        """Return the scheme of the account endpoint and custom-domain URLs (``AZURE_SSL``)."""
+        return "https" if self.azure_ssl else "http"
+
+    @property
+    def service_client(self) -> Any:
+        """Return the SDK's ``BlobServiceClient`` (built on first use, shared by threads)."""
+        return super().client
+
+    @property
+    def client(self) -> Any:
+        """Return the SDK's ``ContainerClient`` of the storage's container.
+
+        The core's client seam holds the ``BlobServiceClient`` (``service_client``); this name
+        gives the container client, as django-storages does.
+        """
+        return self.container_client
+
+    @property
     def container_client(self) -> Any:
         """Return the SDK's ``ContainerClient`` of the storage's container."""
-        client = self.client
+        client = self.service_client
         container = self._container
         if container is None or container._client_ref is not client:
             container = client.get_container_client(self._container_name())

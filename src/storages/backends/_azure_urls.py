@@ -28,6 +28,9 @@ __all__ = ["AzureUrls", "quote_blob_name"]
 MAX_DELEGATION = timedelta(days=7)
 #: Keys start this much in the past, so a clock slightly ahead of the service's does no harm.
 _CLOCK_SKEW = timedelta(minutes=5)
+#: Keys are requested for this much less than 7 days (the most the service grants), so a small
+#: clock difference does not make the service refuse them.
+_LAST_MINUTE = timedelta(minutes=1)
 
 
 @lru_cache(maxsize=4096)
@@ -85,8 +88,7 @@ class AzureUrls(AzureSettings):
         """Return ``scheme://host[/account]/container/`` of the URLs this storage generates."""
         container = quote(str(self._container_name()), safe="")
         if self.custom_domain and not self.is_emulated:
-            scheme = "https" if self.azure_ssl else "http"
-            base = f"{scheme}://{self.custom_domain}/{container}/"
+            base = f"{self.azure_protocol}://{self.custom_domain}/{container}/"
         elif self.custom_connection_string:
             sdk = require("azure.storage.blob", "azure")
             other = sdk.BlobServiceClient.from_connection_string(self.custom_connection_string)
@@ -124,7 +126,7 @@ class AzureUrls(AzureSettings):
         if account_key:
             options["account_key"] = account_key
         elif self.token_credential is not None:
-            options["user_delegation_key"] = self._delegation_key_until(expiry, now)
+            options["user_delegation_key"] = self.get_user_delegation_key(expiry)
         else:
             raise ImproperlyConfigured(
                 "SAS URLs (AZURE_URL_EXPIRATION_SECS or url(expire=...)) are signed with the "
@@ -142,22 +144,33 @@ class AzureUrls(AzureSettings):
                 self._sas_learnable = False
         return token
 
-    def _delegation_key_until(self, expiry: datetime, now: datetime) -> Any:
-        """Return a user-delegation key valid until ``expiry``, asking the service if needed."""
-        longest = now + MAX_DELEGATION - timedelta(minutes=1)
-        if expiry > longest:
-            raise ValueError("SAS URLs signed with a user-delegation key live at most 7 days")
+    def get_user_delegation_key(self, expiry: datetime) -> Any:
+        """Return a user-delegation key valid at least until ``expiry`` (a naive time is UTC),
+        or None without ``AZURE_TOKEN_CREDENTIAL``.
+
+        A key is requested for 7 days and reused while it covers ``expiry``: once it would
+        expire before that, a new one is requested. Override to supply keys another way.
+        """
+        if self.token_credential is None:
+            return None
+        now = _now()
+        until = _parse_time(expiry)
+        longest = now + MAX_DELEGATION - _LAST_MINUTE
+        if until > longest:
+            raise ValueError(
+                "a user-delegation key, and so a SAS URL signed with one, lasts at most 7 days"
+            )
         with self._delegation_lock:
             current = self._delegation_key
-            if current is None or _parse_time(current.signed_expiry) < expiry:
+            if current is None or _parse_time(current.signed_expiry) < until:
                 with self.translating():  # the one request: service errors become ours
-                    current = self.get_user_delegation_key(now - _CLOCK_SKEW, longest)
+                    current = self._request_delegation_key(now - _CLOCK_SKEW, longest)
                 self._delegation_key = current
             return current
 
-    def get_user_delegation_key(self, start: datetime, expiry: datetime) -> Any:
+    def _request_delegation_key(self, start: datetime, expiry: datetime) -> Any:
         """Return a new user-delegation key from the service (one request; needs a token)."""
-        return self.client.get_user_delegation_key(start, expiry, timeout=self.timeout)
+        return self.service_client.get_user_delegation_key(start, expiry, timeout=self.timeout)
 
     def _reset_clients(self) -> None:
         super()._reset_clients()

@@ -16,6 +16,7 @@ import ssl
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import BinaryIO
 
 from storages.backends._ftp_replies import (
     FTPPermissionDenied,
@@ -30,8 +31,7 @@ from storages.objects import ObjectInfo
 __all__ = ["Control", "Dialer", "FTPConnection", "Transfer"]
 
 KiB = 1024
-#: The most bytes asked of a data connection per read: as much as the reader's buffer holds
-#: (the kernel hands over what has arrived, and fewer, larger reads cost less).
+#: The bytes asked of a data connection per read when the whole rest is asked for.
 RECV_SIZE = 1024 * KiB
 #: A control connection idle for longer than this is checked with NOOP before it is used.
 NOOP_AFTER_IDLE = 30.0
@@ -337,9 +337,10 @@ class Transfer:
         self._control: Control | None = control
         self._sock: socket.socket | None = sock
         self._left = length
+        self._file: BinaryIO | None = None
 
     def read(self, n: int = -1) -> bytes:
-        """Return up to ``n`` bytes of the download (b'' at its end)."""
+        """Return ``n`` bytes of the download (fewer only at its end; b'' after it)."""
         sock = self._sock
         if sock is None or n == 0:
             return b""
@@ -347,7 +348,14 @@ class Transfer:
             return b"".join(iter(lambda: self.read(RECV_SIZE), b""))
         if self._left is not None:
             n = min(n, self._left)
-        data = recv(sock, min(n, RECV_SIZE))
+        if self._file is None:
+            # A buffered file over the socket fills the bytes it returns straight from the
+            # socket (recv_into), however many pieces they arrive in: no copy of ours.
+            self._file = sock.makefile("rb")
+        try:
+            data = self._file.read(n)
+        except (ssl.SSLZeroReturnError, ssl.SSLEOFError):
+            data = b""
         if self._left is not None:
             self._left -= len(data)
         if not data:
@@ -357,6 +365,11 @@ class Transfer:
             # file object is closed; a reader dropped unclosed would hold it until collected.
             self.close()
         return data
+
+    def _close_file(self) -> None:
+        file, self._file = self._file, None
+        if file is not None:
+            file.close()  # the socket itself closes when the transfer ends
 
     def write(self, data: bytes) -> None:
         """Send ``data`` to the upload."""
@@ -370,6 +383,7 @@ class Transfer:
         self._sock = self._control = None
         if sock is None or control is None:
             return
+        self._close_file()
         reusable = False
         try:
             if isinstance(sock, ssl.SSLSocket):
@@ -390,6 +404,7 @@ class Transfer:
         self._sock = self._control = None
         if sock is None or control is None:
             return
+        self._close_file()
         sock.close()
         reusable = False
         ftp = control.ftp

@@ -227,11 +227,13 @@ class LibCloudSettings(ObjectStore):
     def _build_driver(self) -> Any:
         """Return a new driver for this storage's provider entry."""
         try:
-            return self._driver_class(
+            driver = self._driver_class(
                 self.provider.get("user"), self.provider.get("key"), **self._driver_options()
             )
         except Exception as exc:
             raise self._driver_error(exc) from exc
+        _bound_streamed_requests(driver)
+        return driver
 
     def _extra_secrets(self) -> list[Any]:
         secrets = [self.provider.get("key")]
@@ -252,3 +254,26 @@ class LibCloudSettings(ObjectStore):
                     f"has a part {longest} bytes long; {self._driver_class.__name__} allows {limit}"
                 )
         return problem
+
+
+def _bound_streamed_requests(driver: Any) -> None:
+    """Give the driver's streamed requests the timeout its other requests have.
+
+    Libcloud sends streamed downloads and uploads (``raw=True``) with ``Session.send``, which
+    applies no timeout, so a server that stops answering in the middle of one would block the
+    caller forever; every other request gets the connection's ``timeout`` (60 s by default).
+    """
+    session = getattr(
+        getattr(getattr(driver, "connection", None), "connection", None), "session", None
+    )
+    timeout = getattr(session, "timeout", None)
+    if session is None or timeout is None:
+        return
+    send = session.send
+
+    def send_with_timeout(request: Any, **kwargs: Any) -> Any:
+        if kwargs.get("timeout") is None:
+            kwargs["timeout"] = timeout
+        return send(request, **kwargs)
+
+    session.send = send_with_timeout

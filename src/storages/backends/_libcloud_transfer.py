@@ -4,8 +4,9 @@
   pulls parts from a bounded :class:`PartFeed`; the writing thread pushes each part as the core's
   part writer produces it, so memory stays bounded by a couple of parts. Ending the feed lets the
   driver finish; aborting it makes the iterator raise, so the driver abandons the upload.
-* :class:`ChunkReader` turns a driver's download iterator into a ``read(n)`` stream, optionally
-  skipping to a start offset (for drivers without ranged streams).
+* :class:`ChunkReader` turns a driver's download iterator into a ``read(n)`` stream (the core's
+  :class:`~storages._reads.PieceStream`), optionally skipping to a start offset (for drivers
+  without ranged streams).
 * :func:`modified_time` reads a modification time out of an object's ``extra``.
 """
 
@@ -18,6 +19,7 @@ from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
 from typing import Any
 
+from storages._reads import PieceStream
 from storages.errors import StorageError
 
 __all__ = ["ChunkReader", "PartFeed", "StreamedUpload", "UploadAborted", "modified_time"]
@@ -144,49 +146,13 @@ class StreamedUpload:
         self._thread.join()
 
 
-class ChunkReader:
-    """A ``read(n)`` stream over an iterator of byte chunks, from byte ``skip`` of it."""
+class ChunkReader(PieceStream):
+    """A ``read(n)`` stream over a driver's download iterator, from byte ``skip`` of it (for
+    drivers without ranged streams); closing it stops the iterator, which releases the
+    driver's file or HTTP response."""
 
     def __init__(self, chunks: Iterator[bytes], skip: int = 0) -> None:
-        self._chunks = chunks
-        self._skip = skip
-        self._chunk = b""
-        self._offset = 0
-
-    def _fill(self) -> bool:
-        while self._offset >= len(self._chunk):
-            chunk = next(self._chunks, None)
-            if chunk is None:
-                return False
-            self._chunk, self._offset = bytes(chunk), 0
-            if self._skip:
-                # Drivers without ranged streams: read through to the start offset.
-                dropped = min(self._skip, len(self._chunk))
-                self._offset, self._skip = dropped, self._skip - dropped
-        return True
-
-    def read(self, n: int = -1) -> bytes:
-        """Return up to ``n`` bytes (everything left when ``n`` is negative); b"" at the end."""
-        if n is None or n < 0:
-            parts = []
-            while self._fill():
-                parts.append(self._chunk[self._offset :])
-                self._offset = len(self._chunk)
-            return b"".join(parts)
-        if n == 0 or not self._fill():
-            return b""
-        if self._offset == 0 and len(self._chunk) <= n:
-            data = self._chunk
-        else:
-            data = self._chunk[self._offset : self._offset + n]
-        self._offset += len(data)
-        return data
-
-    def close(self) -> None:
-        """Stop the driver's iterator (its file or HTTP response is released)."""
-        close = getattr(self._chunks, "close", None)
-        if close is not None:
-            close()
+        super().__init__(chunks, skip)
 
 
 def modified_time(extra: dict[str, Any] | None) -> datetime | None:

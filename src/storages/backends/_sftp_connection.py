@@ -38,7 +38,8 @@ __all__ = ["Connection", "HostKeyError", "UnknownHostKeyWarning", "open_connecti
 
 logger = logging.getLogger("storages.sftp")
 
-#: How long connecting may take when SFTP_STORAGE_PARAMS gives no ``timeout`` (seconds).
+#: How long connecting, and waiting for each reply, may take when SFTP_STORAGE_PARAMS gives no
+#: ``timeout`` (seconds).
 DEFAULT_TIMEOUT = 30.0
 REFUSED_PROMPT = " The password typed at the prompt was refused."
 
@@ -306,6 +307,8 @@ def _open(paramiko: Any, settings: SFTPSettings, kwargs: dict[str, Any]) -> Conn
         ssh.connect(settings.host, **kwargs)
         _no_delay(ssh.get_transport().sock)
         sftp = ssh.open_sftp()
+        # Each reply too: without it, a server that stops answering blocks a request forever.
+        sftp.get_channel().settimeout(kwargs["timeout"])
     except paramiko.BadHostKeyException as exc:
         ssh.close()
         raise HostKeyError(

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import contextlib
+from collections import deque
 from typing import TYPE_CHECKING, Any
 
+from storages.deps import require
 from storages.files import StorageFile
 
 if TYPE_CHECKING:
@@ -14,17 +15,25 @@ __all__ = ["SFTPStorageFile", "WindowReader"]
 
 KiB = 1024
 MiB = 1024 * KiB
-#: Bytes read per request batch when streaming a file (32 pipelined 32 KiB requests).
-READ_WINDOW = 1 * MiB
-#: The largest read request paramiko sends.
-REQUEST_SIZE = 32 * KiB
+#: Bytes asked per read request. paramiko's own are 32 KiB; fewer, larger requests cost less
+#: Python per byte (OpenSSH answers up to 255 KiB). A server that answers less is asked for the
+#: rest, and from then on for what it answered.
+REQUEST_SIZE = 128 * KiB
+#: Read requests kept in flight (2 MiB: paramiko's channel window). They bound memory too:
+#: answers that arrive before they are read wait here, at most this many.
+IN_FLIGHT = 16
 
 
 class WindowReader:
-    """Reads a remote file from an offset in windows of pipelined requests.
+    """Reads a remote file from an offset with a sliding window of pipelined read requests.
 
-    It reads ``size`` bytes at most (the size the file had when it was opened), so it never
-    asks for more than the version it was opened on.
+    One handle for the whole read; ``IN_FLIGHT`` requests of ``REQUEST_SIZE`` are always on
+    their way, a new one sent as each answer is taken, so the connection never waits for the
+    reader, nor the reader for a round trip, and memory stays at the window's size. Requests are
+    sent and answered through paramiko's own request machinery (as its ``SFTPFile`` prefetch
+    does): answers that arrive while another request of this connection waits are handed to
+    :meth:`_async_response`. It reads ``size`` bytes at most (the size the file had when it was
+    opened), so it never asks for more than the version it was opened on.
     """
 
     def __init__(self, sftp: Any, path: str, start: int, size: int) -> None:
@@ -32,52 +41,84 @@ class WindowReader:
         self._path = path
         self._pos = start
         self._size = size
-        self._buffer = b""
+        #: Offset of the next request to send; requests in flight, oldest first.
+        self._ahead = start
+        self._pending: deque[tuple[int, int, int]] = deque()
+        self._answers: dict[int, bytes | BaseException] = {}
+        self._piece = b""
         self._offset = 0
         self._handle: Any = None
+        self._request_size = REQUEST_SIZE
 
     def _open(self) -> Any:
         if self._handle is None:
             self._handle = self._sftp.open(self._path, "rb")
         return self._handle
 
-    def _fetch(self, length: int) -> bytes:
-        if length <= REQUEST_SIZE:
-            handle = self._open()
-            handle.seek(self._pos)
-            return bytes(handle.read(length))
-        # readv pipelines a window's requests instead of waiting for each in turn, one request
-        # per piece (paramiko joins larger reads by repeated concatenation). Each window gets a
-        # handle of its own: paramiko's read-ahead can fall back to plain reads while its
-        # requests are still being sent, and the answers that then arrive twice must not pile
-        # up in a handle that lives as long as the file.
-        self.close()
+    def _request(self, offset: int, length: int) -> None:
+        sftp_protocol = require("paramiko.sftp", "sftp")
         handle = self._open()
+        number = self._sftp._async_request(
+            self, sftp_protocol.CMD_READ, handle.handle, sftp_protocol.int64(offset), int(length)
+        )
+        self._pending.append((number, offset, length))
+
+    def _async_response(self, kind: int, msg: Any, number: int) -> None:
+        """Keep the answer to one of our requests (paramiko calls this as answers arrive)."""
+        sftp_protocol = require("paramiko.sftp", "sftp")
+        if kind == sftp_protocol.CMD_DATA:
+            self._answers[number] = msg.get_string()
+            return
         try:
-            return b"".join(handle.readv(_pieces(self._pos, length)))
-        finally:
-            # Best effort: on a dead connection, the error worth raising is the read's.
-            with contextlib.suppress(Exception):
-                self.close()
+            # An error status (or EOF, which paramiko raises as EOFError).
+            self._sftp._convert_status(msg)
+            error: BaseException = OSError(f"{self._path}: unexpected answer to a read")
+        except BaseException as exc:
+            error = exc
+        self._answers[number] = error
+
+    def _next_piece(self) -> bytes:
+        while len(self._pending) < IN_FLIGHT and self._ahead < self._size:
+            length = min(self._request_size, self._size - self._ahead)
+            self._request(self._ahead, length)
+            self._ahead += length
+        if not self._pending:
+            return b""
+        number, offset, length = self._pending.popleft()
+        while number not in self._answers:
+            self._sftp._read_response()  # one answer, to whichever request it belongs
+        answer = self._answers.pop(number)
+        if isinstance(answer, EOFError):
+            return b""  # the file got shorter: the caller reports a short read
+        if isinstance(answer, BaseException):
+            raise answer
+        if 0 < len(answer) < length:
+            # A server may answer with fewer bytes: ask for the rest, first in line, and ask
+            # for no more than it answers from now on.
+            self._request_size = min(self._request_size, len(answer))
+            self._request(offset + len(answer), length - len(answer))
+            self._pending.rotate(1)
+        return answer
 
     def read(self, n: int = -1) -> bytes:
-        """Return up to ``n`` bytes from the current position."""
-        if self._offset >= len(self._buffer):
-            length = min(READ_WINDOW, self._size - self._pos)
-            self._buffer = self._fetch(length) if length > 0 else b""
-            self._offset = 0
-        available = len(self._buffer) - self._offset
-        count = available if n is None or n < 0 else min(n, available)
-        data = self._buffer[self._offset : self._offset + count]
-        self._offset += count
-        self._pos += count
+        """Return up to ``n`` bytes from the current position (at most one piece)."""
+        if self._offset >= len(self._piece):
+            self._piece, self._offset = self._next_piece(), 0
+        start = self._offset
+        count = len(self._piece) - start if n is None or n < 0 else n
+        data = self._piece[start : start + count]
+        self._offset = start + len(data)
+        self._pos += len(data)
         return data
 
     def close(self) -> None:
-        """Close the remote handle."""
+        """Close the remote handle (answers still on their way are read and dropped)."""
         handle, self._handle = self._handle, None
+        self._pending.clear()
+        self._piece = b""
         if handle is not None:
-            handle.close()
+            handle.close()  # waits for its answer, reading (and dropping) those before it
+        self._answers.clear()
 
 
 class SFTPStorageFile(StorageFile):
@@ -85,11 +126,3 @@ class SFTPStorageFile(StorageFile):
 
     def __init__(self, name: str, storage: SFTPStorage, mode: str = "rb") -> None:
         super().__init__(name, mode, storage)
-
-
-def _pieces(start: int, length: int) -> list[tuple[int, int]]:
-    """Return ``(offset, size)`` requests of at most REQUEST_SIZE covering the range."""
-    return [
-        (o, min(REQUEST_SIZE, start + length - o))
-        for o in range(start, start + length, REQUEST_SIZE)
-    ]

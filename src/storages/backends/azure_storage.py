@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import base64
 import uuid
+from collections.abc import Iterator
 from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured, SuspiciousFileOperation
@@ -29,7 +30,7 @@ from storages.backends._azure_urls import AzureUrls
 from storages.deps import require
 from storages.errors import AccessDenied, AlreadyExists, NotFound
 from storages.files import StorageFile
-from storages.objects import ObjectInfo, UploadTarget
+from storages.objects import CHECKSUM_METADATA, ObjectInfo, UploadTarget
 
 __all__ = ["AzureStorage", "AzureStorageFile", "InvalidBlobName"]
 
@@ -55,6 +56,27 @@ class InvalidBlobName(SuspiciousFileOperation, ValueError):
 
 def _named(*class_names: str) -> Any:
     return lambda exc: any(k.__name__ in class_names for k in type(exc).__mro__)
+
+
+def _blob_info(props: Any, raw: Any = None) -> ObjectInfo:
+    """Return the record of a blob's properties (from a stat or a listing)."""
+    content = props.content_settings
+    info = ObjectInfo(int(props.size or 0), props.last_modified, props.creation_time, raw=raw)
+    info.etag = info.version = props.etag  # ranged reads are pinned to the ETag
+    info.content_type = content.content_type
+    info.content_encoding = content.content_encoding
+    info.checksum = _checksum(props)
+    return info
+
+
+def _checksum(props: Any) -> str | None:
+    """Return the hex MD5 of a blob: its Content-MD5 (set by single-request uploads), else the
+    one recorded at upload."""
+    md5 = props.content_settings.content_md5
+    if md5:
+        return bytes(md5).hex()
+    recorded = (props.metadata or {}).get(CHECKSUM_METADATA)
+    return str(recorded).lower() if recorded else None
 
 
 class _BlockUpload:
@@ -182,6 +204,8 @@ class AzureStorage(AzureUrls):
             # get_object_parameters() may be overridden: its keys are checked here, not at setup.
             raise ImproperlyConfigured(f"get_object_parameters({target.name!r}) gave {problem}.")
         metadata = params.pop("metadata", None)
+        if target.checksum:
+            metadata = {**(metadata or {}), CHECKSUM_METADATA: target.checksum}
         sdk = require("azure.storage.blob", "azure")
         settings = sdk.ContentSettings(
             **{"cache_control": self.cache_control, **params},
@@ -192,12 +216,19 @@ class AzureStorage(AzureUrls):
 
     def _stat_key(self, key: str) -> ObjectInfo:
         props = self._blob(key).get_blob_properties(timeout=self.timeout)
-        content = props.content_settings
-        info = ObjectInfo(int(props.size or 0), props.last_modified, props.creation_time, raw=props)
-        info.etag = info.version = props.etag  # ranged reads are pinned to the ETag
-        info.content_type = content.content_type
-        info.content_encoding = content.content_encoding
-        return info
+        return _blob_info(props, raw=props)
+
+    def _scan_key(self, prefix: str) -> Iterator[tuple[str, ObjectInfo]]:
+        # One paged listing without a delimiter; with metadata, it tells what a stat tells.
+        items = self.container_client.list_blobs(
+            name_starts_with=prefix or None,
+            include=["metadata"],
+            results_per_page=self.list_page_size,
+            timeout=self.timeout,
+        )
+        for props in items:
+            if props.name != prefix and not props.name.endswith("/"):  # "folder" markers
+                yield props.name, _blob_info(props)
 
     def _read_key(self, key: str, info: ObjectInfo, start: int) -> Any:
         blob = self._blob(key)
@@ -259,3 +290,19 @@ class AzureStorage(AzureUrls):
             elif relative:  # a blob named like the directory is a "folder" marker
                 files.append(relative)
         return dirs, files
+
+    def list_all(self, path: str = "") -> list[str]:
+        """Return the name of every file under ``path``, recursively, relative to ``location``
+        (the names ``open()`` takes), in the service's order (by name), across every page."""
+        if isinstance(path, str) and path and not path.strip("/"):
+            path = ""  # "/" is the storage's root, as in listdir()
+        key = self._key(path)
+        prefix = f"{key}/" if key else ""
+        with self.translating(path):
+            blobs = self.container_client.list_blobs(
+                name_starts_with=prefix or None,
+                results_per_page=self.list_page_size,
+                timeout=self.timeout,
+            )
+            # Names ending with "/" are "folder" markers, not files (listdir() skips them too).
+            return [self._name(blob.name) for blob in blobs if not blob.name.endswith("/")]

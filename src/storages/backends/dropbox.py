@@ -38,6 +38,7 @@ from storages.objects import ObjectInfo, UploadTarget
 __all__ = [
     "DropBoxFile",
     "DropBoxStorage",
+    "DropBoxStorageException",
     "DropboxFile",
     "DropboxStorage",
     "DropboxStorageException",
@@ -343,3 +344,6 @@ class DropboxStorage(DropboxSettings):
 #: The names of django-storages 1.9.1.
 DropBoxStorage = DropboxStorage
 DropBoxFile = DropboxFile
+
+#: The 1.9.1 spelling of the exception's name.
+DropBoxStorageException = DropboxStorageException

@@ -55,6 +55,8 @@ class FTPStorage(FTPSettings):
     max_segment_bytes = 255
     sdk_packages = frozenset({"ftplib"})
     error_rules = ERROR_RULES
+    # The server takes the end of the data connection for the end of the file, however it ended.
+    verify_upload_size = True
 
     def __init__(
         self,
@@ -77,6 +79,13 @@ class FTPStorage(FTPSettings):
                 "URL like ftp://user:password@host:21/path."
             )
         return FTPConnection(self._dialer)
+
+    def disconnect(self) -> None:
+        """Close this storage's connections (of every thread); the next operation reconnects.
+
+        The name of django-storages, kept: the same as :meth:`close`.
+        """
+        self.close()
 
     @staticmethod
     def _close_connection(conn: Any) -> None:

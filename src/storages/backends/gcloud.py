@@ -12,7 +12,11 @@ stored checksum.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import dataclasses
+import mimetypes
+from collections.abc import Iterator
 from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
@@ -24,9 +28,15 @@ from storages.backends._gcloud_urls import GoogleCloudUrls
 from storages.deps import require
 from storages.errors import AccessDenied, AlreadyExists, NotFound, StorageError
 from storages.files import StorageFile
-from storages.objects import ObjectInfo, UploadTarget
+from storages.objects import CHECKSUM_METADATA, ObjectInfo, UploadTarget
 
 __all__ = ["GoogleCloudFile", "GoogleCloudStorage"]
+
+#: The object fields a scan lists (what ``_stat_key`` reads, without the ACLs and owner).
+_SCAN_FIELDS = (
+    "items(name,size,updated,timeCreated,etag,generation,contentType,contentEncoding,"
+    "md5Hash,crc32c,metadata),nextPageToken"
+)
 
 
 def http_status(exc: BaseException) -> int | None:
@@ -47,6 +57,18 @@ def _named(*names: str) -> Any:
     return lambda exc: type(exc).__name__ in names
 
 
+def _checksum(blob: Any) -> str | None:
+    """Return the hex MD5 of a blob: the service's (not kept for composed objects), else the one
+    recorded at upload."""
+    if blob.md5_hash:
+        try:
+            return base64.b64decode(blob.md5_hash).hex()
+        except (binascii.Error, ValueError):
+            pass
+    recorded = (blob.metadata or {}).get(CHECKSUM_METADATA)
+    return str(recorded).lower() if recorded else None
+
+
 class GoogleCloudFile(StorageFile):
     """A file in a bucket: streaming reads pinned to one generation, chunked resumable writes."""
 
@@ -58,6 +80,16 @@ class GoogleCloudFile(StorageFile):
         storage = self._storage
         assert isinstance(storage, GoogleCloudStorage)
         return storage._blob(self._key)
+
+    @property
+    def mime_type(self) -> str | None:
+        """Return the content type guessed from the file's name."""
+        return mimetypes.guess_type(self.name)[0]
+
+    @property
+    def mime_encoding(self) -> str | None:
+        """Return the content encoding guessed from the file's name (``gzip`` for ``.gz``)."""
+        return mimetypes.guess_type(self.name)[1]
 
     def __getstate__(self) -> dict[str, Any]:
         state = super().__getstate__()
@@ -137,12 +169,19 @@ class GoogleCloudStorage(GoogleCloudUrls):
         blob.content_type = target.content_type
         if target.content_encoding:
             blob.content_encoding = target.content_encoding
+        if target.checksum:
+            blob.metadata = {**(blob.metadata or {}), CHECKSUM_METADATA: target.checksum}
         return blob, acl or self.default_acl
 
     def _stat_key(self, key: str) -> ObjectInfo:
         blob = self.bucket.get_blob(key)
         if blob is None:
             raise NotFound(f"{self._name(key)}: no such object in bucket {self.bucket_name!r}.")
+        return self._blob_info(blob)
+
+    @staticmethod
+    def _blob_info(blob: Any) -> ObjectInfo:
+        """Return the record of a fetched or listed blob."""
         return ObjectInfo(
             size=int(blob.size or 0),
             modified=blob.updated,
@@ -152,7 +191,20 @@ class GoogleCloudStorage(GoogleCloudUrls):
             content_encoding=blob.content_encoding,
             version=blob.generation,
             raw=blob,
+            checksum=_checksum(blob),
         )
+
+    def _scan_key(self, prefix: str) -> Iterator[tuple[str, ObjectInfo]]:
+        # One paged listing without a delimiter, with every field a stat reads (metadata too).
+        blobs = self.client.list_blobs(
+            self.bucket_name,
+            prefix=prefix or None,
+            page_size=self.list_page_size,
+            fields=_SCAN_FIELDS,
+        )
+        for blob in blobs:
+            if blob.name != prefix and not blob.name.endswith("/"):  # "folder" markers
+                yield blob.name, self._blob_info(blob)
 
     def _read_key(self, key: str, info: ObjectInfo, start: int) -> Any:
         blob = info.raw

@@ -10,6 +10,10 @@ pinned to the ETag the file was opened with.
 
 from __future__ import annotations
 
+import inspect
+import re
+import warnings
+from collections.abc import Iterator
 from typing import Any
 
 from django.contrib.staticfiles.storage import ManifestFilesMixin
@@ -19,7 +23,7 @@ from storages.backends._s3_urls import S3Urls
 from storages.deps import require
 from storages.errors import AccessDenied, AlreadyExists, NotFound, StorageError
 from storages.files import StorageFile
-from storages.objects import ObjectInfo, UploadTarget
+from storages.objects import CHECKSUM_METADATA, ObjectInfo, UploadTarget
 
 __all__ = ["S3File", "S3ManifestStaticStorage", "S3StaticStorage", "S3Storage"]
 
@@ -33,6 +37,10 @@ UPLOAD_THREADS = 4
 NOT_FOUND = frozenset({"NoSuchKey", "404", "NotFound", "NoSuchUpload", "NoSuchBucket"})
 ACCESS_DENIED = frozenset({"AccessDenied", "403", "Forbidden", "AllAccessDisabled"})
 PRECONDITION_FAILED = frozenset({"PreconditionFailed", "412", "ConditionalRequestConflict"})
+#: An ETag that is the MD5 of the object (a single PutObject without KMS or customer keys).
+_MD5_ETAG = re.compile(r'^"?([0-9a-fA-F]{32})"?$')
+#: Server-side encryption whose objects' ETags are not their MD5.
+_OPAQUE_ETAG_SSE = frozenset({"aws:kms", "aws:kms:dsse"})
 
 
 def error_code(exc: BaseException) -> str:
@@ -63,6 +71,13 @@ class S3File(StorageFile):
         """Return the part size of streamed writes (the documented attribute name)."""
         return self._part_size
 
+    @property
+    def obj(self) -> Any:
+        """Return the boto3 ``Object`` resource of this file."""
+        storage = self._storage
+        assert isinstance(storage, S3Storage)
+        return storage.bucket.Object(self._key)
+
 
 class S3Storage(S3Urls):
     """Store files in an S3 bucket (``storages.backends.s3.S3Storage``)."""
@@ -89,6 +104,15 @@ class S3Storage(S3Urls):
 
     def _configure(self) -> None:
         super()._configure()
+        legacy_config = inspect.getattr_static(type(self), "config", None)
+        if legacy_config is not None and self.setting_source("client_config") == "default":
+            warnings.warn(
+                f"{type(self).__name__}.config is deprecated: set client_config (or "
+                "AWS_S3_CLIENT_CONFIG) instead.",
+                DeprecationWarning,
+                stacklevel=4,
+            )
+            self.client_config = legacy_config
         self._configure_s3()
         self._init_urls()
         transfer = self.transfer_config
@@ -174,6 +198,8 @@ class S3Storage(S3Urls):
     def _create_params(self, target: UploadTarget) -> dict[str, Any]:
         params = dict(target.params)
         params["ContentType"] = target.content_type
+        if target.checksum:
+            params["Metadata"] = {**params.get("Metadata", {}), CHECKSUM_METADATA: target.checksum}
         if target.content_encoding:
             params["ContentEncoding"] = target.content_encoding
         if self.default_acl and "ACL" not in params:
@@ -185,7 +211,10 @@ class S3Storage(S3Urls):
         return {} if target.overwrite else {"IfNoneMatch": "*"}
 
     def _stat_key(self, key: str) -> ObjectInfo:
-        head = self.client.head_object(**self._object(key), **self._sse_c_params())
+        return self._info(self.client.head_object(**self._object(key), **self._sse_c_params()))
+
+    def _info(self, head: dict[str, Any]) -> ObjectInfo:
+        """Return what a HeadObject (or GetObject) response tells about the object."""
         return ObjectInfo(
             size=int(head["ContentLength"]),
             modified=head.get("LastModified"),
@@ -194,7 +223,53 @@ class S3Storage(S3Urls):
             content_encoding=head.get("ContentEncoding"),
             version=head.get("ETag"),
             raw=head,
+            checksum=self._checksum(head.get("ETag"), head.get("Metadata")),
         )
+
+    def _checksum(self, etag: str | None, metadata: dict[str, str] | None) -> str | None:
+        """Return the hex MD5 of an object: recorded at upload, else its ETag when that is one."""
+        recorded = (metadata or {}).get(CHECKSUM_METADATA)
+        if recorded:
+            return recorded.lower()
+        params = self.object_parameters
+        if params.get("ServerSideEncryption") in _OPAQUE_ETAG_SSE or "SSECustomerKey" in params:
+            return None
+        match = _MD5_ETAG.match(etag or "")
+        return match.group(1).lower() if match else None
+
+    def _scan_key(self, prefix: str) -> Iterator[tuple[str, ObjectInfo]]:
+        # One paged listing without a delimiter: size, time and ETag of every key below prefix;
+        # user metadata is not listed (partial), so a multipart object's checksum needs a stat.
+        paginator = self.client.get_paginator("list_objects_v2")
+        pages = paginator.paginate(
+            Bucket=self.bucket_name,
+            Prefix=prefix,
+            PaginationConfig={"PageSize": self.list_page_size} if self.list_page_size else {},
+        )
+        for page in pages:
+            for item in page.get("Contents", ()):
+                key = item["Key"]
+                if key == prefix or key.endswith("/"):
+                    continue  # "folder" markers are not files
+                etag = item.get("ETag")
+                yield (
+                    key,
+                    ObjectInfo(
+                        size=int(item["Size"]),
+                        modified=item.get("LastModified"),
+                        etag=etag,
+                        version=etag,
+                        checksum=self._checksum(etag, None),
+                        partial=True,
+                    ),
+                )
+
+    def _open_key(self, key: str) -> tuple[ObjectInfo, Any]:
+        """Open a file with one GetObject: its headers are the metadata of the version it
+        streams (a later range is pinned to that version's ETag)."""
+        response = self.client.get_object(**self._object(key), **self._sse_c_params())
+        body = response.pop("Body")
+        return self._info(response), body
 
     def _read_key(self, key: str, info: ObjectInfo, start: int) -> Any:
         args = {**self._object(key), **self._sse_c_params()}

@@ -1,0 +1,1 @@
+"""Management commands: ``collectstatic`` (accelerated) and ``storages`` (check, copy, sync)."""

@@ -1,0 +1,1 @@
+"""The commands ``manage.py`` finds when ``"storages"`` is in ``INSTALLED_APPS``."""
