@@ -28,6 +28,17 @@ PAGE = ROOT / "docs" / "performance.md"
 IMAGES = ROOT / "docs" / "images" / "bench"
 #: The backends in the order the page shows them.
 ORDER = ("s3", "azure", "gcloud", "sftp", "ftp", "dropbox", "libcloud")
+#: How the page names each backend's section (and the server it was measured on).
+TITLES = {
+    "s3": "Amazon S3 (moto)",
+    "azure": "Azure Blob Storage (Azurite)",
+    "gcloud": "Google Cloud Storage (fake-gcs-server)",
+    "sftp": "SFTP (OpenSSH)",
+    "ftp": "FTP (pyftpdlib)",
+    "dropbox": "Dropbox (a local fake of its API)",
+    "libcloud": "Apache Libcloud (S3 driver on moto)",
+    "collectstatic": "collectstatic",
+}
 #: Colours of the three sides (the raw SDK, ours, django-storages).
 COLOURS = {"raw": "#9e9e9e", "ours": "#1b6ac9", "peer": "#e07b00"}
 LATEST = ("<!-- bench:latest:start -->", "<!-- bench:latest:end -->")
@@ -141,7 +152,11 @@ def _replace(text: str, markers: tuple[str, str], body: str) -> str:
     start, end = markers
     head, _, rest = text.partition(start)
     _, _, tail = rest.partition(end)
-    return f"{head}{start}\n{body}\n{end}{tail}"
+    return f"{head}{start}\n\n{body}\n\n{end}{tail}"
+
+
+def _between(text: str, markers: tuple[str, str]) -> str:
+    return text.partition(markers[0])[2].partition(markers[1])[0]
 
 
 def _key_ratios(results: list[dict[str, Any]]) -> str:
@@ -154,17 +169,18 @@ def _key_ratios(results: list[dict[str, Any]]) -> str:
     return f"{ours:.2f} / {max(peers):.1f}" if peers else f"{ours:.2f} / -"
 
 
-def update_page(meta: dict[str, Any], groups: dict[str, list[dict[str, Any]]], table: str) -> None:
-    """Rewrite the performance page's generated parts for this run."""
+def update_page(
+    meta: dict[str, Any], groups: dict[str, list[dict[str, Any]]], table: str, charts: set[str]
+) -> None:
+    """Rewrite the performance page's generated parts for this run (``charts``: file names)."""
     text = PAGE.read_text()
     figures = []
     for backend in groups:
-        chart = f"images/bench/{backend}-ratios.svg"
-        figures.append(f"### {backend}\n\n![{backend}: time relative to the raw SDK]({chart})\n")
-        if (IMAGES / f"{backend}-memory.svg").exists():
-            figures.append(
-                f"![{backend}: peak memory of the large cases](images/bench/{backend}-memory.svg)\n"
-            )
+        title = TITLES.get(backend, backend)
+        figures.append(f"### {title}\n")
+        for kind, alt in (("ratios", "time relative to the raw SDK"), ("memory", "peak memory")):
+            if f"{backend}-{kind}.svg" in charts:
+                figures.append(f"![{title}: {alt}](images/bench/{backend}-{kind}.svg)\n")
     text = _replace(text, CHARTS, "\n".join(figures))
     text = _replace(
         text,
@@ -172,17 +188,19 @@ def update_page(meta: dict[str, Any], groups: dict[str, list[dict[str, Any]]], t
         f"Run on {meta.get('date')}, commit `{meta.get('commit')}`, "
         f"scale {meta.get('scale')}.\n\n{table}",
     )
-    start, end = HISTORY
-    head, _, rest = text.partition(start)
-    rows, _, tail = rest.partition(end)
-    lines = [line for line in rows.strip().splitlines() if line.strip()]
+    # The history keeps its rows (a header and a separator line, then one row a run).
+    rows = [line for line in _between(text, HISTORY).splitlines() if line.startswith("| 2")]
     cells = [_key_ratios(groups.get(backend, [])) for backend in ORDER]
-    lines.append(
+    rows.append(
         f"| {meta.get('date')} | `{meta.get('commit')}` | {meta.get('scale')} | "
         + " | ".join(cells)
         + " |"
     )
-    PAGE.write_text(f"{head}{start}\n" + "\n".join(lines) + f"\n{end}{tail}")
+    header = [
+        "| date | commit | scale | " + " | ".join(ORDER) + " |",
+        "|---" * (3 + len(ORDER)) + "|",
+    ]
+    PAGE.write_text(_replace(text, HISTORY, "\n".join(header + rows)))
 
 
 def main() -> int:
@@ -204,11 +222,13 @@ def main() -> int:
     print("charts: " + ", ".join(str(path) for path in written))
     if args.docs:
         IMAGES.mkdir(parents=True, exist_ok=True)
+        for stale in IMAGES.glob("*.svg"):
+            stale.unlink()  # the page shows one run's charts, never a mix of two
         for path in written:
             shutil.copyfile(path, IMAGES / path.name)
         markdown = args.results.with_suffix(".md")
         table = markdown.read_text() if markdown.exists() else ""
-        update_page(meta, groups, table.strip())
+        update_page(meta, groups, table.strip(), {path.name for path in written})
         print(f"updated: {PAGE.relative_to(ROOT)} and {IMAGES.relative_to(ROOT)}/")
     return 0
 

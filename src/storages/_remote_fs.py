@@ -259,13 +259,13 @@ class RemoteFilesystem(RemoteConnections[C]):
             upload.session.handles.discard(upload.handle)
             with contextlib.suppress(Exception):
                 self._close_handle(conn, upload.handle)
-        if not self._connection_alive(conn):
-            # The connection died, which is often why the upload is abandoned.
-            with contextlib.suppress(Exception):
-                self._remove_over_new_connection(upload)
-            return
-        with contextlib.suppress(Exception):
+        try:
             self._remove(conn, upload.temp)
+        except Exception as exc:
+            # The connection died (often why the upload is abandoned), maybe unnoticed so far.
+            with contextlib.suppress(Exception):
+                if self._connection_broken(conn, exc):
+                    self._remove_over_new_connection(upload)
 
     def _remove_over_new_connection(self, upload: Upload[C]) -> None:
         """Remove the temporary file of an upload whose connection died."""

@@ -375,6 +375,7 @@ def gcs_rig(server: Any, proxy: FaultProxy, bucket: str) -> Rig:
     get a 1 s timeout at the client seam (``make_client``), which also keeps the ledger of the
     resumable sessions they open, since no API lists them."""
     from storages.backends.gcloud import GoogleCloudStorage
+    from tests.reliability.gcs_ledger import LedgerSession, UploadLedger
     from tests.servers.gcloud import PROJECT, service_account_credentials
 
     ledger = UploadLedger()
@@ -382,7 +383,7 @@ def gcs_rig(server: Any, proxy: FaultProxy, bucket: str) -> Rig:
     class LedgeredStorage(GoogleCloudStorage):
         def make_client(self) -> Any:
             client = super().make_client()
-            client._http_internal = LedgerSession(client._http, ledger)
+            client._http_internal = LedgerSession(client._http, ledger, (TIMEOUT, TIMEOUT))
             return client
 
     def make(retries: bool = True, **options: Any) -> Any:
@@ -421,67 +422,3 @@ def gcs_rig(server: Any, proxy: FaultProxy, bucket: str) -> Rig:
             "the storage opened and checks that each ended with its final chunk or a cancel"
         ),
     )
-
-
-class UploadLedger:
-    """The resumable upload sessions a storage opened, and whether each was ended."""
-
-    def __init__(self) -> None:
-        import threading
-
-        self._lock = threading.Lock()
-        self.sessions: dict[str, str] = {}
-
-    def note(self, method: str, url: str, status: int | None, location: str | None) -> None:
-        """Record what one request did to the sessions."""
-        with self._lock:
-            if method == "POST" and "uploadType=resumable" in url and location:
-                self.sessions[location] = "open"
-            elif url in self.sessions and method == "DELETE":
-                self.sessions[url] = "cancelled"
-            elif url in self.sessions and method == "PUT" and status in (200, 201):
-                self.sessions[url] = "finished"
-
-    def unfinished(self) -> list[str]:
-        """Return the sessions neither finished nor cancelled."""
-        with self._lock:
-            return [f"upload session:{url}" for url, s in self.sessions.items() if s == "open"]
-
-
-class LedgerSession:
-    """The client seam of the GCS storages: a short timeout on every request, and a ledger."""
-
-    def __init__(self, inner: Any, ledger: UploadLedger) -> None:
-        self.inner = inner
-        self.ledger = ledger
-
-    def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
-        """Send one request with the short timeout and note it in the ledger."""
-        kwargs["timeout"] = (TIMEOUT, TIMEOUT)
-        method = method.upper()
-        try:
-            response = self.inner.request(method, url, *args, **kwargs)
-        except Exception:
-            self.ledger.note(method, url, None, None)
-            raise
-        self.ledger.note(method, url, response.status_code, response.headers.get("Location"))
-        return response
-
-    def get(self, url: str, **kwargs: Any) -> Any:
-        """``requests.Session.get``."""
-        return self.request("GET", url, **kwargs)
-
-    def put(self, url: str, data: Any = None, **kwargs: Any) -> Any:
-        """``requests.Session.put``."""
-        return self.request("PUT", url, data=data, **kwargs)
-
-    def post(self, url: str, data: Any = None, **kwargs: Any) -> Any:
-        """``requests.Session.post``."""
-        return self.request("POST", url, data=data, **kwargs)
-
-    def delete(self, url: str, **kwargs: Any) -> Any:
-        """``requests.Session.delete``."""
-        return self.request("DELETE", url, **kwargs)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)

@@ -67,6 +67,9 @@ def test_upload_cut_once_without_retries(retrying_rig: Rig, how: str) -> None:
     assert run.error is not None, "an upload failed by the network succeeded without retries"
     lasting = check_upload(rig, "cut/", data, run)
     record(f"upload_cut_no_retries_{how}", rig.id, outcome=run.outcome, lasting=lasting)
+    # The name is still free, and a save that gets through leaves nothing behind at all.
+    assert WRITERS["save"](storage, f"cut/{how}.bin", data) == f"cut/{how}.bin"
+    assert not rig.leftovers(), f"left behind after a complete save: {rig.leftovers()}"
 
 
 @pytest.mark.parametrize("how", sorted(WRITERS))
