@@ -2,15 +2,15 @@
 
 :class:`RangeStream` reads one streamed request (the backend's ``_read_key``) from the current
 position to the end, and opens a new one after a seek outside what it holds. It hands over the
-bytes as the service's SDK returns them: a large ``read(n)`` is one ``read(n)`` of the SDK's
-stream, returned as it came (no copy into a buffer of ours and out again), so a file reads as
-fast as the SDK's own streamed read. Small reads, lines and ``peek`` are served from one block
-read ahead (``buffer_size``), so memory stays bounded by that block plus what the caller asked
-for. ``readinto`` fills the caller's buffer straight from streams that can (``readinto`` of
-their own), such as sockets.
+bytes as the service's SDK returns them: a ``read(n)`` of at least a block (``buffer_size``,
+1 MiB) is one ``read(n)`` of the SDK's stream, returned as it came (no copy into a buffer of
+ours and out again), so a file reads as fast as the SDK's own streamed read. Smaller reads,
+lines and ``peek`` are served from one block read ahead, so memory stays bounded by that block
+plus what the caller asked for. ``readinto`` fills the caller's buffer straight from streams
+that can (``readinto`` of their own), such as sockets.
 
 :class:`PieceStream` is the ``read(n)`` stream of SDKs that stream a body as an iterator of
-pieces: each read returns (part of) one piece as it came, so nothing is copied here either.
+pieces: a read of one whole piece returns it as it came; a read across pieces joins them.
 """
 
 from __future__ import annotations
@@ -27,16 +27,38 @@ if TYPE_CHECKING:
 __all__ = ["DIRECT_READ", "PieceStream", "RangeStream"]
 
 MiB = 1024 * 1024
-#: Reads of at least this many bytes go straight to the SDK's stream; smaller ones are served
-#: from the block read ahead (64 KiB: what ``shutil.copyfileobj`` and Django's chunks ask for).
-DIRECT_READ = 64 * 1024
+
+#: The block read ahead by default. Reads of at least a block go straight to the SDK's stream
+#: (Django's ``chunks(1 MiB)``, ``read()``); smaller ones, like ``shutil.copyfileobj``'s and
+#: Django's default 64 KiB, are sliced from the block: one trip through the SDK's stack a block
+#: costs less than one a read, on top of a copy of 64 KiB.
+DIRECT_READ = MiB
+#: The most ``peek()`` returns.
+PEEK_SIZE = 64 * 1024
+
+
+def _joined(*parts: Any) -> bytes:
+    """Return the pieces as one bytes object, each piece copied once.
+
+    A memory file rather than ``b"".join``: it grows as the pieces come (each can be freed once
+    copied), and hands its buffer over without a copy, so a whole file read in pieces peaks at
+    about its size rather than twice it.
+    """
+    gathered = io.BytesIO()
+    for part in parts:
+        if isinstance(part, (bytes, bytearray, memoryview)):
+            gathered.write(part)
+        else:
+            for piece in part:
+                gathered.write(piece)
+    return gathered.getvalue()
 
 
 class RangeStream(io.BufferedIOBase):
     """A seekable reader of one stored version of a file, from the service's streams."""
 
     def __init__(
-        self, owner: StorageFile, size: int, buffer_size: int = MiB, stream: Any = None
+        self, owner: StorageFile, size: int, buffer_size: int = DIRECT_READ, stream: Any = None
     ) -> None:
         super().__init__()
         self._owner = owner
@@ -119,7 +141,7 @@ class RangeStream(io.BufferedIOBase):
         size = min(size, self._size - self._pos)
         if size <= held:
             return self._take(size)
-        if held == 0 and size >= DIRECT_READ:
+        if held == 0 and size >= self._buffer_size:
             # The common case of chunks() and copyfileobj: the SDK's own bytes, as they came.
             data = self._next(size)
             self._pos += len(data)
@@ -130,7 +152,7 @@ class RangeStream(io.BufferedIOBase):
             parts = [self._take(held)] if held else []
         wanted = size - sum(map(len, parts))
         while wanted > 0:
-            if wanted >= DIRECT_READ:
+            if wanted >= self._buffer_size:
                 data = self._next(wanted)
                 self._pos += len(data)
             elif self._fill():
@@ -144,14 +166,20 @@ class RangeStream(io.BufferedIOBase):
     def readall(self) -> bytes:
         """Return everything from the position to the end (one request to the SDK if it can)."""
         self._check_open()
-        parts = [self._take(len(self._buf) - self._off)] if self._off < len(self._buf) else []
+        held = self._take(len(self._buf) - self._off) if self._off < len(self._buf) else b""
+        if self._pos >= self._size:
+            return held
+        data = self._next(self._size - self._pos)
+        self._pos += len(data)
+        if not held and self._pos >= self._size:
+            return data  # the SDK returned the rest in one piece: as it came
+        return held + data if self._pos >= self._size else _joined(held, data, self._rest())
+
+    def _rest(self) -> Iterator[bytes]:
         while self._pos < self._size:
             data = self._next(self._size - self._pos)
             self._pos += len(data)
-            parts.append(data)
-        if not parts:
-            return b""
-        return parts[0] if len(parts) == 1 else b"".join(parts)
+            yield data
 
     def read1(self, size: int = -1) -> bytes:
         """Return up to ``size`` bytes with at most one read of the SDK's stream."""
@@ -161,7 +189,7 @@ class RangeStream(io.BufferedIOBase):
         left = self._size - self._pos
         if size == 0 or left <= 0:
             return b""
-        if size >= DIRECT_READ:
+        if size >= self._buffer_size:
             data = self._next(min(size, left))
             self._pos += len(data)
             return data
@@ -217,7 +245,7 @@ class RangeStream(io.BufferedIOBase):
         self._check_open()
         if self._off >= len(self._buf):
             self._fill()
-        return self._buf[self._off : self._off + max(size, DIRECT_READ)]
+        return self._buf[self._off : self._off + max(size, PEEK_SIZE)]
 
     def readline(self, size: int | None = -1) -> bytes:
         """Return the next line (up to ``size`` bytes), its line break included."""
@@ -330,15 +358,18 @@ class PieceStream:
             return bytes(piece[start : start + n])
         # Small pieces (some SDKs hand over a few KiB at a time): gathered here in one loop,
         # joined once.
-        parts = [piece[start:]]
-        wanted = n - len(parts[0])
+        first = piece[start:]
         self._offset = len(piece)
+        rest = self._more(n - len(first))
+        second = next(rest, None)
+        return bytes(first) if second is None else _joined(first, second, rest)
+
+    def _more(self, wanted: int) -> Iterator[bytes]:
         while wanted > 0 and self._fill():
-            piece = self._piece
-            parts.append(piece[:wanted])
-            self._offset = len(parts[-1])
-            wanted -= self._offset
-        return bytes(parts[0]) if len(parts) == 1 else b"".join(parts)
+            data = self._piece[:wanted]
+            self._offset = len(data)
+            wanted -= len(data)
+            yield data
 
     def close(self) -> None:
         """Release the source of the pieces (once)."""

@@ -16,6 +16,7 @@ import atexit
 import collections
 import contextlib
 import threading
+import time
 import weakref
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
@@ -33,6 +34,10 @@ __all__ = ["RemoteConnections", "ResumingReader", "Session"]
 
 C = TypeVar("C")
 T = TypeVar("T")
+#: Seconds a read stream may sit unread before its connection is checked at the next read. A
+#: stream read without pause needs no check (a connection dying under it fails the read, which
+#: resumes), and the check costs a system call on some backends: too much for every 64 KiB.
+RECHECK_AFTER = 1.0
 
 
 class Session(Generic[C]):
@@ -211,6 +216,7 @@ class ResumingReader(Generic[C]):
         self._pos = start
         self._session: Session[C] | None = None
         self._stream: Any = None
+        self._last_read = time.monotonic()
 
     def _open(self) -> Any:
         storage = self._storage
@@ -235,8 +241,14 @@ class ResumingReader(Generic[C]):
     def read(self, n: int = -1) -> bytes:
         """Return up to ``n`` bytes from the current position."""
         storage, session = self._storage, self._session
-        if session is not None and not storage._connection_alive(session.conn):
-            self._resume()  # before the SDK starts anything on a dead connection
+        now = time.monotonic()
+        if (
+            session is not None
+            and now - self._last_read > RECHECK_AFTER
+            and not storage._connection_alive(session.conn)
+        ):
+            self._resume()  # before the SDK starts anything on a connection that died idle
+        self._last_read = now
         stream = self._stream if self._stream is not None else self._open()
         try:
             data = bytes(stream.read(n))

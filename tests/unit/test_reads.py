@@ -14,7 +14,8 @@ from django.core.files.base import ContentFile
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from storages._reads import DIRECT_READ, PieceStream
+from storages._reads import PieceStream
+from storages.files import StorageFile
 from tests.servers.reference import DirectoryStorage
 
 DATA = os.urandom(300_000) + b"".join(b"line %d\n" % i for i in range(2000))
@@ -46,7 +47,16 @@ class Filling(Pieces):
         return len(data)
 
 
+#: The block the files here read ahead (small, so that DATA spans several).
+BLOCK = 64 * 1024
+
+
+class SmallBlockFile(StorageFile):
+    read_buffer_size = BLOCK
+
+
 class PieceStorage(DirectoryStorage):
+    file_class = SmallBlockFile
     stream_class: type[Pieces] = Pieces
     piece = 10**9
 
@@ -124,7 +134,7 @@ def test_every_read_matches_bytesio(tmp_path_factory, operations, piece, filling
 
 def test_large_reads_return_the_sdk_bytes_without_copying(storage):
     with storage.open("data.bin") as handle:
-        chunk = handle.read(DIRECT_READ)
+        chunk = handle.read(BLOCK)
         assert chunk is storage.returned[-1]
         assert handle.read() is storage.returned[-1]
     assert storage.opened == [0]
@@ -133,7 +143,7 @@ def test_large_reads_return_the_sdk_bytes_without_copying(storage):
 def test_a_short_piece_is_completed_by_further_reads(storage):
     storage.piece = 1000
     with storage.open("data.bin") as handle:
-        assert handle.read(DIRECT_READ + 5) == DATA[: DIRECT_READ + 5]
+        assert handle.read(BLOCK + 5) == DATA[: BLOCK + 5]
 
 
 def test_small_reads_come_from_one_block(storage):
@@ -219,3 +229,41 @@ def test_piece_stream_hands_whole_pieces_over_and_closes_its_source():
     assert closed == [True]  # the source is released once its pieces run out
     stream.close()
     assert closed == [True]
+
+
+def test_a_whole_file_read_in_pieces_peaks_at_about_its_size(tmp_path):
+    import tracemalloc
+
+    class FromDisk(DirectoryStorage):
+        """Streams the stored file from disk, 64 KiB a read (it holds none of it)."""
+
+        def _read_key(self, key, info, start):
+            handle = self.path_of(key).open("rb", buffering=0)
+            handle.seek(start)
+            return _Capped(handle, 64 * 1024)
+
+    storage = FromDisk(root=str(tmp_path / "root"))
+    size = 8 * 1024 * 1024
+    storage.save("big.bin", ContentFile(os.urandom(size)))
+    handle = storage.open("big.bin")
+    tracemalloc.start()
+    try:
+        everything = handle.read()
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+        handle.close()
+    assert len(everything) == size
+    # Gathered as the pieces come, not kept and joined (which needs twice the size).
+    assert peak < 1.5 * size
+
+
+class _Capped:
+    def __init__(self, handle, piece):
+        self._handle, self._piece = handle, piece
+
+    def read(self, n=-1):
+        return self._handle.read(self._piece if n is None or n < 0 else min(n, self._piece))
+
+    def close(self):
+        self._handle.close()
