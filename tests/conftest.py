@@ -28,5 +28,6 @@ if not settings.configured:
 
 from tests.servers import SERVER_MODULES
 
-# Each server module's fixtures (the server, and ``backend_<module>`` for the conformance suite).
-pytest_plugins = [f"tests.servers.{name}" for name in SERVER_MODULES]
+# Each server module's fixtures (the server, and ``backend_<module>`` for the conformance suite),
+# and the secrets audit of the whole run (tests/secrets_audit.py).
+pytest_plugins = [f"tests.servers.{name}" for name in SERVER_MODULES] + ["tests.secrets_audit"]

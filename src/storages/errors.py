@@ -30,6 +30,7 @@ __all__ = [
     "AlreadyExists",
     "ErrorRule",
     "NotFound",
+    "RedactedError",
     "StorageError",
     "is_foreign",
     "raise_translated",
@@ -40,6 +41,13 @@ __all__ = [
 
 class StorageError(OSError):
     """A storage service failed in a way no more specific error describes."""
+
+
+class RedactedError(Exception):
+    """Stands in, as the cause of a translated error, for an SDK error whose text held a secret.
+
+    It carries the SDK error's traceback and its text with the secrets masked.
+    """
 
 
 class NotFound(StorageError, FileNotFoundError):
@@ -104,8 +112,12 @@ def raise_translated(
         if _matches(rule, exc):
             target = cls
             break
-    detail = redact(f"{type(exc).__name__}: {exc}", secrets)
+    text = f"{type(exc).__name__}: {exc}"
+    detail = redact(text, secrets)
     message = f"{name}: {detail}" if name else detail
+    if detail != text:
+        # The SDK's error names a secret: chain a copy without it (tracebacks print the cause).
+        raise target(message) from RedactedError(detail).with_traceback(exc.__traceback__)
     raise target(message) from exc
 
 

@@ -69,3 +69,23 @@ def test_error_messages_are_redacted():
         raise ConnectionError(f"auth failed for key {SECRET}")
     assert SECRET not in str(info.value)
     assert "x.txt" in str(info.value)
+
+
+def test_a_translated_error_chains_no_secret_either():
+    import traceback
+
+    storage = SampleStorage(access_key=SECRET)
+    with pytest.raises(StorageError) as info, storage.translating("x.txt"):
+        raise ConnectionError(f"auth failed for key {SECRET}")
+    printed = "".join(traceback.format_exception(info.value))
+    assert SECRET not in printed
+    assert "auth failed for key" in printed  # the SDK's words stay, without the secret
+    assert "test_secrets.py" in printed  # and so does the traceback of where it was raised
+
+
+def test_a_translated_error_without_secrets_chains_the_sdk_error_itself():
+    storage = SampleStorage(access_key=SECRET)
+    original = ConnectionError("connection refused")
+    with pytest.raises(StorageError) as info, storage.translating("x.txt"):
+        raise original
+    assert info.value.__cause__ is original
