@@ -120,12 +120,13 @@ def _raw_listdir(raw: Any, path: str) -> list[str]:
     return names
 
 
-def cases(work: Path, scale: float = 1.0) -> tuple[list[Case], Callable[[], None]]:
+def cases(work: Path, scale: float = 1.0) -> tuple[list[Case], Callable[[], None], dict[str, Any]]:
     """Start the fake Dropbox API and return the Dropbox cases plus a function that stops it."""
     from django.core.files import File
     from django.core.files.base import ContentFile
     from dropbox.files import WriteMode
 
+    from storages.backends._dropbox_settings import ca_session
     from storages.backends.dropbox import DropboxStorage
 
     fake, stop_fake = _start_fake()
@@ -133,6 +134,10 @@ def cases(work: Path, scale: float = 1.0) -> tuple[list[Case], Callable[[], None
     storage = DropboxStorage(**fake.options(root_path=root))
     overwriting = DropboxStorage(**fake.options(root_path=root, file_overwrite=True))
     raw = fake.sdk()
+    # The kind of requests session the storage makes for a CA file: like the SDK's own, it
+    # honours proxies from the environment, which costs requests an environment scan per
+    # request (the tests' session skips that scan, which no user's session does).
+    raw._session = ca_session(str(fake.cert))
     raw_root = f"{root}/raw"
     storage.exists("warm-up")  # build the clients and open their connections before measuring
     overwriting.exists("warm-up")
@@ -169,6 +174,13 @@ def cases(work: Path, scale: float = 1.0) -> tuple[list[Case], Callable[[], None
             storage_overwrite,
             raw_overwrite,
             operations=count,
+            peer={
+                "do": "save_many",
+                "names": "small/po{i}.bin",
+                "count": count,
+                "size": SMALL,
+                "options": {"write_mode": "overwrite"},
+            },
         ),
         Case(
             "dropbox",
@@ -177,6 +189,12 @@ def cases(work: Path, scale: float = 1.0) -> tuple[list[Case], Callable[[], None
             storage_free,
             raw_free,
             operations=count,
+            peer={
+                "do": "save_many",
+                "names": "pfree/{run}/s{i}.bin",
+                "count": count,
+                "size": SMALL,
+            },
         ),
     ]
 
@@ -189,6 +207,7 @@ def cases(work: Path, scale: float = 1.0) -> tuple[list[Case], Callable[[], None
             lambda: [storage.size("meta/object.bin") for _ in range(heads)],
             lambda: [raw.files_get_metadata(f"{root}/meta/object.bin").size for _ in range(heads)],
             operations=heads,
+            peer={"do": "meta", "method": "size", "name": "meta/object.bin", "count": heads},
         ),
         Case(
             "dropbox",
@@ -196,6 +215,7 @@ def cases(work: Path, scale: float = 1.0) -> tuple[list[Case], Callable[[], None
             lambda: [storage.exists("meta/missing.bin") for _ in range(heads)],
             lambda: [_raw_exists(raw, f"{root}/meta/missing.bin") for _ in range(heads)],
             operations=heads,
+            peer={"do": "meta", "method": "exists", "name": "meta/missing.bin", "count": heads},
         ),
     ]
 
@@ -208,6 +228,7 @@ def cases(work: Path, scale: float = 1.0) -> tuple[list[Case], Callable[[], None
             f"listdir ({entries} files)",
             lambda: storage.listdir("listing"),
             lambda: _raw_listdir(raw, f"{root}/listing"),
+            peer={"do": "listdir", "path": "listing"},
         )
     )
 
@@ -249,6 +270,7 @@ def cases(work: Path, scale: float = 1.0) -> tuple[list[Case], Callable[[], None
             raw_save,
             bytes=size,
             measure_memory=True,
+            peer={"do": "save_file", "path": str(big), "name": "big/peer.bin"},
         ),
         Case(
             "dropbox",
@@ -266,6 +288,7 @@ def cases(work: Path, scale: float = 1.0) -> tuple[list[Case], Callable[[], None
             raw_read,
             bytes=size,
             measure_memory=True,
+            peer={"do": "read", "name": "big/storage.bin", "how": "chunks(1 MiB)"},
         ),
     ]
 
@@ -275,4 +298,14 @@ def cases(work: Path, scale: float = 1.0) -> tuple[list[Case], Callable[[], None
         raw.close()
         stop_fake()
 
-    return result, stop
+    # django-storages has no host settings: the SDK's own variables point it at the fake, and
+    # requests' CA variable makes it trust the fake's certificate.
+    peer = {
+        "options": {"oauth2_access_token": fake.token, "root_path": root},
+        "env": {
+            "DROPBOX_API_HOST": fake.api_host,
+            "DROPBOX_API_CONTENT_HOST": fake.content_host,
+            "REQUESTS_CA_BUNDLE": str(fake.cert),
+        },
+    }
+    return result, stop, peer

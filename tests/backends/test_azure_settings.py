@@ -470,3 +470,22 @@ def test_unknown_option_lists_valid_names():
 def test_bad_values_are_refused(option, value):
     with pytest.raises(ImproperlyConfigured, match=option):
         AzureStorage(azure_container="c", **{option: value})
+
+
+def test_policies_in_client_options_never_link_the_account_key_into_a_pickle(azure_storage, raw):
+    """The SDK chains every policy it is given to the client's pipeline (its ``next``), the
+    shared-key policy included; a storage pickled after use must not carry that chain."""
+    import pickle
+
+    from azure.storage.blob import LinearRetry
+
+    from tests.servers.azure import KEY
+
+    policy = LinearRetry(backoff=0, retry_total=1)
+    storage = azure_storage(client_options={"retry_policy": policy})
+    storage.save("pickled.txt", ContentFile(b"kept"))
+    assert raw.download_blob("pickled.txt").readall() == b"kept"
+    assert getattr(policy, "next", None) is None  # the setting stayed out of the pipeline
+    data = pickle.dumps(storage)
+    assert KEY.encode() not in data
+    assert pickle.loads(data).open("pickled.txt").read() == b"kept"

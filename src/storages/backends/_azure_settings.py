@@ -3,6 +3,7 @@ the SDK clients they describe (the first layer of the Azure storage class)."""
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
@@ -252,7 +253,8 @@ class AzureSettings(ObjectStore):
         }
         if self.api_version:
             kwargs["api_version"] = self.api_version
-        kwargs.update(self.client_options)
+        for key, value in self.client_options.items():
+            kwargs[key] = _unlinked(value)
         return kwargs
 
     def make_client(self) -> Any:
@@ -304,3 +306,19 @@ class AzureSettings(ObjectStore):
     def _reset_clients(self) -> None:
         super()._reset_clients()
         self._container = None
+
+
+def _unlinked(value: Any) -> Any:
+    """Return ``value`` with each pipeline policy in it replaced by a copy.
+
+    The SDK links every policy object it is given into the client's pipeline (``policy.next``),
+    the shared-key policy that holds the account key included. Handing it copies keeps the
+    storage's own ``client_options`` free of that chain, so pickles of the storage never carry
+    the key, and two clients never share one linked policy.
+    """
+    policies = require("azure.core.pipeline.policies", "azure")
+    if isinstance(value, (policies.HTTPPolicy, policies.SansIOHTTPPolicy)):
+        return copy.copy(value)
+    if isinstance(value, (list, tuple)):
+        return type(value)(_unlinked(item) for item in value)
+    return value
