@@ -20,6 +20,7 @@ from typing import BinaryIO
 
 from storages.backends._ftp_replies import (
     FTPPermissionDenied,
+    info_from_facts,
     is_answer,
     parse_list_line,
     parse_mlsx_line,
@@ -158,14 +159,7 @@ class Control:
                 reply = self.ftp.sendcmd(f"MLST {path}")
             lines = reply.splitlines()
             entry = next((line for line in lines[1:] if line.startswith(" ")), lines[-1])
-            _, facts = parse_mlsx_line(entry)
-            is_dir = facts.get("type", "").lower() in {"dir", "cdir", "pdir"}
-            size = int(facts["size"]) if facts.get("size", "").isdigit() else 0
-            modified = timestamp(facts["modify"]) if "modify" in facts else None
-            # "unique" (the inode, on Unix servers) tells a replaced file from one rewritten
-            # in place within the same second.
-            version = (size, modified, facts.get("unique"))
-            return ObjectInfo(size, modified, version=version, is_dir=is_dir)
+            return info_from_facts(parse_mlsx_line(entry)[1])
         try:
             with refusals(path):
                 size = int(self.ftp.size(path) or 0)
@@ -189,18 +183,21 @@ class Control:
         self.ftp.cwd(self._home)
         return True
 
-    def list_dir(self, path: str) -> list[tuple[str, bool]]:
-        """Return ``(name, is_dir)`` for each entry of directory ``path`` (MLSD, else LIST)."""
+    def list_dir(self, path: str) -> list[tuple[str, bool, ObjectInfo | None]]:
+        """Return ``(name, is_dir, info)`` for each entry of directory ``path``: MLSD, whose
+        facts tell a file's size and time as MLST does, else LIST (info None: ask MLST/SIZE)."""
         if "MLST" in self.features:
-            entries = []
+            entries: list[tuple[str, bool, ObjectInfo | None]] = []
             for line in self._lines(f"MLSD {path}", path):
                 name, facts = parse_mlsx_line(line)
                 kind = facts.get("type", "").lower()
-                if kind not in {"cdir", "pdir"}:
-                    entries.append((name, kind == "dir"))
+                if kind == "file" and "size" in facts:
+                    entries.append((name, False, info_from_facts(facts)))
+                elif kind not in {"cdir", "pdir"}:
+                    entries.append((name, kind == "dir", None))  # a directory, a link, ...
             return entries
         parsed = (parse_list_line(line) for line in self._lines(f"LIST {path}", path))
-        return [entry for entry in parsed if entry is not None]
+        return [(entry[0], entry[1], None) for entry in parsed if entry is not None]
 
     def _lines(self, command: str, path: str) -> list[str]:
         with refusals(path, frozenset({"501"})):
@@ -315,9 +312,9 @@ class FTPConnection:
 
     def alive(self) -> bool:
         """Return whether commands can go on over this connection."""
-        if self.closed or self.failed:
-            return False
-        return not self._idle or self._idle[-1].usable()
+        # No look at the socket here: the command that follows takes an idle control
+        # connection only after checking it (and dials a new one if the server hung up).
+        return not (self.closed or self.failed)
 
     def close(self) -> None:
         """Close the idle control connections; a transfer's closes when the transfer ends."""

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from datetime import datetime, timezone
 
 from storages.errors import AccessDenied, AlreadyExists, NotFound, StorageError, raise_translated
+from storages.objects import ObjectInfo
 
 __all__ = [
     "ERROR_RULES",
@@ -17,6 +18,7 @@ __all__ = [
     "FTPNotFound",
     "FTPPermissionDenied",
     "FTPStorageException",
+    "info_from_facts",
     "is_answer",
     "parse_list_line",
     "parse_mlsx_line",
@@ -93,13 +95,29 @@ def refusals(path: str, missing: frozenset[str] = frozenset()) -> Iterator[None]
 def timestamp(value: str) -> datetime | None:
     """Return the aware UTC time of an MDTM/MLST ``YYYYMMDDHHMMSS[.fff]`` value."""
     whole, _, fraction = value.strip().partition(".")
+    if len(whole) != len("YYYYMMDDHHMMSS") or not whole.isdigit():
+        return None
+    # By hand rather than strptime: this runs for every stat, and strptime costs more than
+    # the rest of the reply's parsing.
+    fields = (whole[:4], whole[4:6], whole[6:8], whole[8:10], whole[10:12], whole[12:14])
     try:
-        moment = datetime.strptime(whole, "%Y%m%d%H%M%S").replace(tzinfo=timezone.utc)
+        moment = datetime(*map(int, fields), tzinfo=timezone.utc)
     except ValueError:
         return None
     if fraction.isdigit():
         moment = moment.replace(microsecond=int(fraction[:6].ljust(6, "0")))
     return moment
+
+
+def info_from_facts(facts: dict[str, str]) -> ObjectInfo:
+    """Return what the facts of one MLST/MLSD entry tell about a file or directory."""
+    is_dir = facts.get("type", "").lower() in {"dir", "cdir", "pdir"}
+    size = int(facts["size"]) if facts.get("size", "").isdigit() else 0
+    modified = timestamp(facts["modify"]) if "modify" in facts else None
+    # "unique" (the inode, on Unix servers) tells a replaced file from one rewritten in place
+    # within the same second.
+    version = (size, modified, facts.get("unique"))
+    return ObjectInfo(size, modified, version=version, is_dir=is_dir)
 
 
 def parse_mlsx_line(line: str) -> tuple[str, dict[str, str]]:
