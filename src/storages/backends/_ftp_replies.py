@@ -99,9 +99,16 @@ def timestamp(value: str) -> datetime | None:
         return None
     # By hand rather than strptime: this runs for every stat, and strptime costs more than
     # the rest of the reply's parsing.
-    fields = (whole[:4], whole[4:6], whole[6:8], whole[8:10], whole[10:12], whole[12:14])
     try:
-        moment = datetime(*map(int, fields), tzinfo=timezone.utc)
+        moment = datetime(
+            int(whole[:4]),
+            int(whole[4:6]),
+            int(whole[6:8]),
+            int(whole[8:10]),
+            int(whole[10:12]),
+            int(whole[12:14]),
+            tzinfo=timezone.utc,
+        )
     except ValueError:
         return None
     if fraction.isdigit():
