@@ -1,4 +1,4 @@
-"""Upload, list, download and delete files."""
+"""Upload (through Django, or straight from the browser), list, download and delete files."""
 
 from __future__ import annotations
 
@@ -7,12 +7,18 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
-from gallery.models import Upload
+from gallery.models import Document, Upload
 
 
 class UploadForm(forms.ModelForm):
     class Meta:
         model = Upload
+        fields = ["file", "title"]
+
+
+class DocumentForm(forms.ModelForm):
+    class Meta:
+        model = Document
         fields = ["file", "title"]
 
 
@@ -39,3 +45,19 @@ def delete(request: HttpRequest, pk: int) -> HttpResponse:
     upload.file.delete(save=False)
     upload.delete()
     return redirect("index")
+
+
+def direct(request: HttpRequest) -> HttpResponse:
+    """Show the direct-upload form (the browser sends the file to the bucket) and its files."""
+    form = DocumentForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        form.save()
+        return redirect("direct")
+    documents = []
+    for document in Document.objects.all():
+        try:
+            size = document.file.size
+        except FileNotFoundError:
+            size = None
+        documents.append({"document": document, "size": size, "url": document.file.url})
+    return render(request, "gallery/direct.html", {"form": form, "documents": documents})

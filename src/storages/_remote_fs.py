@@ -39,7 +39,9 @@ Files and directories
   * ``_rename_no_replace(conn, src, dst)``: ``FileExistsError`` if ``dst`` exists;
     ``_rename_replace(conn, src, dst)``: replace ``dst`` (atomically if the server can).
   * ``_remove(conn, path)``; ``_mkdir(conn, path)`` (one level; fails if the parent is missing).
-  * ``_list_dir(conn, path) -> Iterable[(name, is_dir)]``: ``FileNotFoundError`` if missing.
+  * ``_list_entries(conn, path) -> Iterable[(name, is_dir, info)]``: ``FileNotFoundError`` if
+    missing; ``info`` is a file's record as ``_stat_path`` would give it, when the listing
+    tells it (SFTP attributes, MLSD facts), else None: ``scan()`` then stats that file.
   * ``_chmod(conn, path, mode)``: only needed when ``file_mode`` / ``dir_mode`` can be set.
   * optional: ``_is_dir(conn, path)`` (default: from ``_stat_path``); ``_dir_created(conn,
     path)`` and ``_upload_opened(conn, handle, temp)`` (default: ``_chmod`` with ``dir_mode`` /
@@ -55,7 +57,7 @@ import contextlib
 import io
 import posixpath
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import PurePath
 from typing import Any, ClassVar, Generic, TypeVar
@@ -176,19 +178,47 @@ class RemoteFilesystem(RemoteConnections[C]):
         path = self._remote(key)
         self._run(lambda conn: self._remove(conn, path))
 
-    def _listdir_key(self, prefix: str) -> tuple[list[str], list[str]]:
+    def _entries(self, prefix: str) -> list[tuple[str, bool, ObjectInfo | None]]:
+        """Return the entries of directory ``prefix`` ([] if missing), without uploads in
+        progress, in name order."""
         path = self._remote(prefix.rstrip("/"))
         try:
-            entries = self._run(lambda conn: list(self._list_dir(conn, path)))
+            entries = self._run(lambda conn: list(self._list_entries(conn, path)))
         except FileNotFoundError:
-            return [], []
+            return []
+        return sorted(
+            (entry for entry in entries if entry[0] not in (".", "..")),
+            key=lambda entry: entry[0],
+        )
+
+    def _listdir_key(self, prefix: str) -> tuple[list[str], list[str]]:
         dirs: list[str] = []
         files: list[str] = []
-        for name, is_dir in entries:
-            if name in (".", "..") or name.startswith(TEMP_PREFIX):
-                continue  # an upload in progress
-            (dirs if is_dir else files).append(name)
+        for name, is_dir, _ in self._entries(prefix):
+            if not name.startswith(TEMP_PREFIX):  # an upload in progress
+                (dirs if is_dir else files).append(name)
         return dirs, files
+
+    def _scan_key(self, prefix: str) -> Iterator[tuple[str, ObjectInfo]]:
+        # One listing per directory: its entries tell each file's size and time, so a file
+        # is stat'ed only when the server's listing does not (LIST, links).
+        dirs = []
+        for name, is_dir, info in self._entries(prefix):
+            if name.startswith(TEMP_PREFIX):
+                continue
+            if is_dir:
+                dirs.append(name)
+                continue
+            key = prefix + name
+            if info is None:
+                try:
+                    info = self._file_info(key, self._name(key))
+                except FileNotFoundError:
+                    continue  # deleted since the listing
+            if not info.is_dir:  # a link to a directory is not a file either
+                yield key, info
+        for name in dirs:
+            yield from self._scan_key(f"{prefix}{name}/")
 
     def _begin_upload(self, target: UploadTarget) -> Upload[C]:
         """Open a temporary file beside the target, with the configured attributes."""
@@ -389,8 +419,8 @@ class RemoteFilesystem(RemoteConnections[C]):
         if self.dir_mode is not None:
             self._chmod(conn, path, self.dir_mode)
 
-    def _list_dir(self, conn: C, path: str) -> Iterable[tuple[str, bool]]:
-        raise NotImplementedError(f"{type(self).__name__} must implement _list_dir()")
+    def _list_entries(self, conn: C, path: str) -> Iterable[tuple[str, bool, ObjectInfo | None]]:
+        raise NotImplementedError(f"{type(self).__name__} must implement _list_entries()")
 
     def _chmod(self, conn: C, path: str, mode: int) -> None:
         raise NotImplementedError(f"{type(self).__name__} cannot set permission bits")

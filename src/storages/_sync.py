@@ -72,13 +72,15 @@ class SyncFailed(StorageError):
 
 @dataclass
 class SyncStats:
-    """What a session did: files sent, skipped as identical, deleted, bytes sent, failures."""
+    """What a session did: files sent (``server_side`` of them copied inside the service),
+    skipped as identical, deleted, bytes stored, failures."""
 
     copied: int = 0
     skipped: int = 0
     deleted: int = 0
     bytes: int = 0
     failures: dict[str, BaseException] = field(default_factory=dict)
+    server_side: int = 0
 
 
 class SyncSession:
@@ -267,8 +269,13 @@ class SyncSession:
             return
         finally:
             body.release()
+        self.record(target, size or 0)
+
+    def record(self, target: UploadTarget, size: int, server_side: bool = False) -> None:
+        """Count ``target`` as stored with ``size`` bytes (``server_side``: copied inside the
+        service, see :mod:`storages._server_copy`)."""
         info = ObjectInfo(
-            size=size or 0,
+            size=size,
             modified=datetime.now(timezone.utc),
             checksum=target.checksum,
             content_type=target.content_type,
@@ -277,8 +284,9 @@ class SyncSession:
         with self._lock:
             self._listing[target.key] = info
             self.stats.copied += 1
-            self.stats.bytes += size or 0
-        self._event("copied", target.name, size or 0)
+            self.stats.server_side += server_side
+            self.stats.bytes += size
+        self._event("copied", target.name, size)
 
     def known(self, name: str) -> ObjectInfo | None:
         """Return what the session knows is stored under ``name`` (None: nothing)."""

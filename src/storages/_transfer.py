@@ -8,7 +8,8 @@ would be stored, and compared then. ``jobs`` workers each stream one file at a t
 stays bounded by ``jobs`` bodies of at most :data:`~storages._sync.INLINE_SIZE` (larger files
 are streamed in parts). With ``delete``, destination files below the prefix that the source
 does not have are deleted, and only once every copy succeeded. Re-running resumes: whatever was
-copied is skipped.
+copied is skipped. Between two storages of one service and account, files are copied inside
+the service (:mod:`storages._server_copy`) instead of through this process.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from datetime import datetime
 from typing import Any
 
 from storages._clients import ClientPool
+from storages._server_copy import copy_inside
 from storages._sync import EventHook, SyncSession, SyncStats
 from storages.base import BaseStorage
 from storages.objects import ObjectInfo
@@ -38,6 +40,8 @@ class SourceFile:
     checksum: str | None = None
     modified: datetime | None = None
     encoded: bool = False
+    #: What the source's listing told (None: not a django-stowage storage).
+    info: ObjectInfo | None = None
 
 
 def list_source(storage: Any, prefix: str = "") -> Iterator[SourceFile]:
@@ -50,7 +54,9 @@ def list_source(storage: Any, prefix: str = "") -> Iterator[SourceFile]:
 
 
 def _from_info(name: str, info: ObjectInfo) -> SourceFile:
-    return SourceFile(name, info.size, info.checksum, info.modified, bool(info.content_encoding))
+    return SourceFile(
+        name, info.size, info.checksum, info.modified, bool(info.content_encoding), info
+    )
 
 
 def _walk(storage: Any, directory: str) -> Iterator[SourceFile]:
@@ -127,6 +133,8 @@ def _copy_one(source: Any, session: SyncSession, file: SourceFile, size_only: bo
     # Compared by reading only when the listings could not tell (no checksum on a side).
     undecided = stored is not None and stored.size == file.size and not size_only
     try:
+        if not undecided and copy_inside(source, session, file.name, file.info):
+            return
         with source.open(file.name, "rb") as handle:
             session.put(file.name, handle, source_modified=file.modified, compare=undecided)
     except Exception as exc:

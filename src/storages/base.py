@@ -15,7 +15,9 @@ never user names (``docs/writing-a-backend.md`` lists them):
   raises ``FileExistsError`` when the key is taken;
 * ``_delete_key(key)`` and ``_listdir_key(prefix)``;
 * optionally ``_scan_key(prefix)``, every file below a prefix with its metadata in one paged
-  listing (the default walks ``_listdir_key`` and stats each file).
+  listing (the default walks ``_listdir_key`` and stats each file);
+* optionally ``_copy_key_from(source, key, info, target)``, a copy inside the service (the
+  default answers False: ``storages copy|sync`` streams the file instead).
 
 Settings, clients and error translation come from :class:`~storages._clients.ClientPool`; the
 name pipeline and the choice of a free name from :class:`~storages._naming.NamePolicy`;
@@ -211,6 +213,9 @@ class BaseStorage(Scanning, Storage):
         if isinstance(path, str) and path and not path.strip("/"):
             path = ""  # "/" is the storage's root, as on a filesystem
         key = self._key(path)
+        if key and self._key_problem(key, writing=False) is not None:
+            # As for files: a name the service cannot hold names no directory either.
+            raise NotFound(f"{path}: no such directory (the service cannot hold this name).")
         prefix = f"{key}/" if key else ""
         with self.translating(path):
             dirs, files = self._listdir_key(prefix)
@@ -276,3 +281,11 @@ class BaseStorage(Scanning, Storage):
 
     def _listdir_key(self, prefix: str) -> tuple[Sequence[str], Sequence[str]]:
         raise NotImplementedError(f"{type(self).__name__} must implement _listdir_key()")
+
+    def _copy_key_from(
+        self, source: BaseStorage, key: str, info: ObjectInfo, target: UploadTarget
+    ) -> bool:
+        """Copy ``source``'s object ``key`` (described by ``info``) to ``target`` inside the
+        service, the bytes never passing through this process; return False when this storage
+        cannot (another service or account): the caller streams the file instead."""
+        return False

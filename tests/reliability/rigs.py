@@ -53,6 +53,9 @@ class Rig:
     unseen: str = ""
     #: Without atomic creates: the storage method that checks the name, then writes (timed).
     race_window: str = ""
+    #: ``jail(folder)``: the options that confine a storage to ``folder`` of the test's area
+    #: (None where the service has no such setting: Libcloud's root is the container's).
+    jail: Callable[[str], dict[str, Any]] | None = None
     made: list[Any] = field(default_factory=list)
 
     def storage(self, **options: Any) -> Any:
@@ -128,6 +131,7 @@ def s3_rig(server: Any, bucket: str) -> Rig:
         make,
         *_s3_raw(raw, bucket),
         part=part,
+        jail=lambda folder: {"location": folder},
     )
 
 
@@ -230,6 +234,7 @@ def azure_rig(server: Any, container: str) -> Rig:
         leftovers,
         part=MiB,
         lasting=frozenset({"uncommitted blocks"}),
+        jail=lambda folder: {"location": folder},
     )
 
 
@@ -256,7 +261,9 @@ def sftp_rig(server: Any, area: str, known_hosts: Path) -> Rig:
         }
         return SFTPStorage(**{**defaults, **options})
 
-    return _directory_rig("sftpstorage", proxy, make, root, atomic_create=True)
+    rig = _directory_rig("sftpstorage", proxy, make, root, atomic_create=True)
+    rig.jail = lambda folder: {"root_path": f"{area}/{folder}"}
+    return rig
 
 
 def ftp_rig(server: Any, area: str) -> Rig:
@@ -280,6 +287,7 @@ def ftp_rig(server: Any, area: str) -> Rig:
 
     rig = _directory_rig("ftp", proxy, make, server.local(area), atomic_create=False)
     rig.race_window = "_rename_no_replace"
+    rig.jail = lambda folder: {"location": f"{location}/{folder}"}
     return rig
 
 
@@ -355,6 +363,7 @@ def dropbox_rig(fake: Any, proxy: FaultProxy, root: str) -> Rig:
         part=4 * MiB,
         lasting=frozenset({"upload session"}),
         unseen="the real service cannot list or cancel upload sessions; the fake shows them",
+        jail=lambda folder: {"root_path": f"{root}/{folder}"},
     )
 
 
@@ -421,4 +430,5 @@ def gcs_rig(server: Any, proxy: FaultProxy, bucket: str) -> Rig:
             "no API lists resumable upload sessions: the test keeps a ledger of the sessions "
             "the storage opened and checks that each ended with its final chunk or a cancel"
         ),
+        jail=lambda folder: {"location": folder},
     )

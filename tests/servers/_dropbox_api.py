@@ -25,6 +25,7 @@ import secrets
 import threading
 import time
 from collections import OrderedDict, deque
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -422,23 +423,33 @@ class Account(Tree):
         return {"entries": entries, "cursor": cursor, "has_more": bool(pending)}
 
     def list_folder(self, arg: dict[str, Any]) -> dict[str, Any]:
-        """files/list_folder (one level; ``recursive`` is not modelled)."""
+        """files/list_folder (``recursive``: every descendant, the folder itself too, as the
+        service does for a folder other than the root)."""
         limit = arg.get("limit") or DEFAULT_LIST_LIMIT
         if not isinstance(limit, int) or not 1 <= limit <= MAX_LIST_LIMIT:
             raise BadInput("Error in call to API function: limit: out of range")
-        if arg.get("recursive"):
-            raise BadInput("this fake does not list folders recursively")
         with self.lock:
             folder = self._lookup(arg.get("path"))
             if isinstance(folder, Revision):
                 raise RouteError({".tag": "path", "path": _lookup_error("not_folder")})
-            lowers = sorted(self.children.get(folder.path.lower(), ()))
+            top = folder.path.lower()
+            if arg.get("recursive"):
+                lowers = sorted(self._descendants(top))
+                if self._parts(arg.get("path")):
+                    lowers.insert(0, top)
+            else:
+                lowers = sorted(self.children.get(top, ()))
             entries = [{"entry": self._metadata(lower), "limit": limit} for lower in lowers]
             cursor = secrets.token_urlsafe(24)
             self.cursors[cursor] = entries
             while len(self.cursors) > MAX_CURSORS:
                 self.cursors.popitem(last=False)
             return self._page(cursor)
+
+    def _descendants(self, lower: str) -> Iterator[str]:
+        for child in self.children.get(lower, ()):
+            yield child
+            yield from self._descendants(child)
 
     def list_folder_continue(self, arg: dict[str, Any]) -> dict[str, Any]:
         """files/list_folder/continue."""

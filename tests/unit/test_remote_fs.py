@@ -118,9 +118,9 @@ class LocalFilesystem(RemoteFilesystem[LocalConnection]):
         conn.check()
         os.mkdir(path)
 
-    def _list_dir(self, conn, path):
+    def _list_entries(self, conn, path):
         conn.check()
-        return [(entry.name, entry.is_dir()) for entry in os.scandir(path)]
+        return [(entry.name, entry.is_dir(), None) for entry in os.scandir(path)]
 
     def _chmod(self, conn, path, mode):
         conn.check()

@@ -13,7 +13,7 @@ replacing the earlier. Drivers that write in place (LOCAL) show a file while it 
 from __future__ import annotations
 
 import io
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -135,6 +135,11 @@ class LibCloudStorage(LibCloudSettings):
         except types.ObjectError as exc:
             # LOCAL's answer for a directory: like every object store, no file by that name.
             raise NotFound(f"{self._name(key)}: not a file ({describe(exc)})") from exc
+        return self._object_info(obj)
+
+    @staticmethod
+    def _object_info(obj: Any) -> ObjectInfo:
+        """Return the record of a fetched or listed libcloud ``Object``."""
         extra = obj.extra or {}
         return ObjectInfo(
             size=int(obj.size or 0),
@@ -218,15 +223,25 @@ class LibCloudStorage(LibCloudSettings):
         if not deleted and self._stat_or_none(key) is not None:
             raise StorageError(f"{self._name(key)}: the driver could not delete the file.")
 
-    def _listdir_key(self, prefix: str) -> tuple[list[str], list[str]]:
-        dirs: list[str] = []
-        files: list[str] = []
+    def _objects(self, prefix: str) -> Iterator[Any]:
+        """Yield every object whose name starts with ``prefix``, in one paged listing."""
         # Drivers that cannot filter by prefix warn and filter the full listing themselves:
         # ask them for the full listing and filter here, without the warning.
         wanted = prefix if prefix and self._traits.native_prefix else None
         for obj in self.client.iterate_container_objects(self._container(), prefix=wanted):
-            if not obj.name.startswith(prefix):
-                continue
+            if obj.name.startswith(prefix):
+                yield obj
+
+    def _scan_key(self, prefix: str) -> Iterator[tuple[str, ObjectInfo]]:
+        # The listing tells what a stat does (size, hash, time): no request per file.
+        for obj in self._objects(prefix):
+            if obj.name != prefix and not obj.name.endswith("/"):  # "folder" markers
+                yield obj.name, self._object_info(obj)
+
+    def _listdir_key(self, prefix: str) -> tuple[list[str], list[str]]:
+        dirs: list[str] = []
+        files: list[str] = []
+        for obj in self._objects(prefix):
             head, slash, _ = obj.name[len(prefix) :].partition("/")
             if slash:
                 dirs.append(head)

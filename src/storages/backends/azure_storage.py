@@ -24,9 +24,11 @@ from django.core.exceptions import ImproperlyConfigured, SuspiciousFileOperation
 from django.core.files.storage import Storage
 
 from storages import names
+from storages.backends._azure_copy import copy_blob
+from storages.backends._azure_direct import AzureDirectUploads
 from storages.backends._azure_reads import pinned_reader, status_code
 from storages.backends._azure_settings import DEFAULT_CHUNK_SIZE, unknown_parameters
-from storages.backends._azure_urls import AzureUrls
+from storages.base import BaseStorage
 from storages.deps import require
 from storages.errors import AccessDenied, AlreadyExists, NotFound
 from storages.files import StorageFile
@@ -105,7 +107,7 @@ class AzureStorageFile(StorageFile):
         return self._storage._blob(self._key)
 
 
-class AzureStorage(AzureUrls):
+class AzureStorage(AzureDirectUploads):
     """Store files as block blobs in one Azure Storage container."""
 
     file_class = AzureStorageFile
@@ -267,6 +269,11 @@ class AzureStorage(AzureUrls):
 
     def _abort_upload(self, target: UploadTarget, state: Any) -> None:
         """Nothing to do: the service discards uncommitted blocks within a week."""
+
+    def _copy_key_from(
+        self, source: BaseStorage, key: str, info: ObjectInfo, target: UploadTarget
+    ) -> bool:
+        return copy_blob(self, source, key, info, target)
 
     def _delete_key(self, key: str) -> None:
         self._blob(key).delete_blob(timeout=self.timeout)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import posixpath
 import time
 from collections.abc import Iterator
 from typing import Any, ClassVar
@@ -65,6 +66,17 @@ def _merge_arguments(args: tuple[Any, ...], options: dict[str, Any]) -> dict[str
         raise TypeError(f"DropboxStorage got the argument {twice[0]!r} twice.")
     merged = {**positional, **options}
     return {k: v for k, v in merged.items() if v is not None or k not in _NONE_MEANS_SETTING}
+
+
+def _meta_info(meta: Any) -> ObjectInfo:
+    """Return the record of a file's ``FileMetadata`` (from a stat or a listing)."""
+    return ObjectInfo(
+        size=int(meta.size),
+        modified=meta.server_modified,
+        etag=meta.content_hash,
+        version=meta.rev,
+        raw=meta,
+    )
 
 
 class DropboxStorageException(StorageError):
@@ -158,13 +170,7 @@ class DropboxStorage(DropboxSettings):
         meta = self._api("files_get_metadata", path)
         if not isinstance(meta, self._files.FileMetadata):
             return ObjectInfo(size=0, is_dir=True, raw=meta)
-        return ObjectInfo(
-            size=int(meta.size),
-            modified=meta.server_modified,
-            etag=meta.content_hash,
-            version=meta.rev,
-            raw=meta,
-        )
+        return _meta_info(meta)
 
     def _root_exists(self) -> bool:
         try:
@@ -312,27 +318,49 @@ class DropboxStorage(DropboxSettings):
         page = self._api("files_list_folder", path, limit=1)
         return bool(page.entries) or bool(page.has_more)
 
+    def _scan_key(self, prefix: str) -> Iterator[tuple[str, ObjectInfo]]:
+        # One recursive listing. Keys are built from each entry's name, whose case is the
+        # stored one (path_display may give a parent folder another case), under its folder.
+        files = self._files
+        top = self._path(prefix.rstrip("/"))
+        entries = self._list_all(top, recursive=True)
+        keys = {top.lower() or "/": prefix}  # lower-case Dropbox path -> key prefix
+        folders = [e for e in entries if isinstance(e, files.FolderMetadata)]
+        for folder in sorted(folders, key=lambda e: e.path_lower.count("/")):
+            parent = keys.get(posixpath.dirname(folder.path_lower))
+            if parent is not None and folder.path_lower != top.lower():
+                keys[folder.path_lower] = f"{parent}{folder.name}/"
+        for entry in entries:
+            parent = keys.get(posixpath.dirname(entry.path_lower))
+            if isinstance(entry, files.FileMetadata) and parent is not None:
+                yield parent + entry.name, _meta_info(entry)
+
+    def _list_all(self, path: str, recursive: bool = False) -> list[Any]:
+        """Return every entry of folder ``path`` across pages ([] when it is missing)."""
+        try:
+            page = self._api(
+                "files_list_folder", path, recursive=recursive, limit=self.list_page_size
+            )
+        except Exception as exc:
+            if is_missing(exc):  # a missing folder (or a file's name) lists as empty
+                return []
+            raise
+        entries = list(page.entries)
+        while page.has_more:
+            page = self._api("files_list_folder_continue", page.cursor)
+            entries.extend(page.entries)
+        return entries
+
     def _listdir_key(self, prefix: str) -> tuple[list[str], list[str]]:
         files = self._files
         dirs: list[str] = []
         names: list[str] = []
-        try:
-            page = self._api(
-                "files_list_folder", self._path(prefix.rstrip("/")), limit=self.list_page_size
-            )
-        except Exception as exc:
-            if is_missing(exc):  # a missing folder (or a file's name) lists as empty
-                return dirs, names
-            raise
-        while True:
-            for entry in page.entries:
-                if isinstance(entry, files.FolderMetadata):
-                    dirs.append(entry.name)
-                elif isinstance(entry, files.FileMetadata):
-                    names.append(entry.name)
-            if not page.has_more:
-                return dirs, names
-            page = self._api("files_list_folder_continue", page.cursor)
+        for entry in self._list_all(self._path(prefix.rstrip("/"))):
+            if isinstance(entry, files.FolderMetadata):
+                dirs.append(entry.name)
+            elif isinstance(entry, files.FileMetadata):
+                names.append(entry.name)
+        return dirs, names
 
     def url(self, name: str | None) -> str:
         """Return a temporary link to the file (valid four hours; one API call)."""

@@ -162,6 +162,8 @@ class FTPStorage(FTPSettings):
         with conn.control() as control:
             control.mkdir(path)
 
-    def _list_dir(self, conn: FTPConnection, path: str) -> Iterable[tuple[str, bool]]:
+    def _list_entries(
+        self, conn: FTPConnection, path: str
+    ) -> Iterable[tuple[str, bool, ObjectInfo | None]]:
         with conn.control() as control:
             return control.list_dir(path)

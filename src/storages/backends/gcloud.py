@@ -22,9 +22,11 @@ from typing import Any
 from django.core.exceptions import ImproperlyConfigured
 
 from storages._upload import SourceWindow
+from storages.backends._gcloud_copy import rewrite
+from storages.backends._gcloud_direct import GoogleCloudDirectUploads
 from storages.backends._gcloud_settings import BLOB_PROPERTIES, predefined_acl
 from storages.backends._gcloud_transfer import Checksum, ResumableUpload, media_url, open_download
-from storages.backends._gcloud_urls import GoogleCloudUrls
+from storages.base import BaseStorage
 from storages.deps import require
 from storages.errors import AccessDenied, AlreadyExists, NotFound, StorageError
 from storages.files import StorageFile
@@ -99,7 +101,7 @@ class GoogleCloudFile(StorageFile):
         return state
 
 
-class GoogleCloudStorage(GoogleCloudUrls):
+class GoogleCloudStorage(GoogleCloudDirectUploads):
     """Store files in a Google Cloud Storage bucket."""
 
     file_class = GoogleCloudFile
@@ -286,6 +288,11 @@ class GoogleCloudStorage(GoogleCloudUrls):
 
     def _abort_upload(self, target: UploadTarget, state: ResumableUpload) -> None:
         state.abort()
+
+    def _copy_key_from(
+        self, source: BaseStorage, key: str, info: ObjectInfo, target: UploadTarget
+    ) -> bool:
+        return rewrite(self, source, key, info, target)
 
     def _delete_key(self, key: str) -> None:
         self._blob(key).delete()

@@ -14,12 +14,14 @@ import inspect
 import re
 import warnings
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, ClassVar
 
 from django.contrib.staticfiles.storage import ManifestFilesMixin
 from django.core.exceptions import ImproperlyConfigured
 
-from storages.backends._s3_urls import S3Urls
+from storages.backends._s3_copy import copy_object
+from storages.backends._s3_direct import S3DirectUploads
+from storages.base import BaseStorage
 from storages.deps import require
 from storages.errors import AccessDenied, AlreadyExists, NotFound, StorageError
 from storages.files import StorageFile
@@ -79,7 +81,7 @@ class S3File(StorageFile):
         return storage.bucket.Object(self._key)
 
 
-class S3Storage(S3Urls):
+class S3Storage(S3DirectUploads):
     """Store files in an S3 bucket (``storages.backends.s3.S3Storage``)."""
 
     file_class = S3File
@@ -90,6 +92,10 @@ class S3Storage(S3Urls):
     max_part_size = 5 * 1024**3
     #: Keys per ListObjectsV2 page (None: the service's default of 1000).
     list_page_size: int | None = None
+    #: Objects up to this size are copied inside S3 with one CopyObject (the service's limit);
+    #: larger ones with UploadPartCopy ranges of ``copy_part_size`` bytes.
+    copy_single_limit: ClassVar[int] = 5 * 1024**3
+    copy_part_size: ClassVar[int] = 512 * MiB
     sdk_packages = frozenset({"botocore", "boto3", "s3transfer", "urllib3"})
     derived_attrs = frozenset({"_url_base", "_presigner", "_credentials", "_frozen", "_cloudfront"})
     error_rules = (
@@ -322,6 +328,11 @@ class S3Storage(S3Urls):
 
     def _abort_upload(self, target: UploadTarget, state: Any) -> None:
         self.client.abort_multipart_upload(**self._object(target.key), UploadId=state)
+
+    def _copy_key_from(
+        self, source: BaseStorage, key: str, info: ObjectInfo, target: UploadTarget
+    ) -> bool:
+        return copy_object(self, source, key, info, target)
 
     def _delete_key(self, key: str) -> None:
         self.client.delete_object(**self._object(key))

@@ -48,6 +48,18 @@ def _timestamp(value: float | None) -> datetime | None:
     return None if value is None else datetime.fromtimestamp(value, timezone.utc)
 
 
+def _attrs_info(attrs: Any) -> ObjectInfo:
+    """Return the record of a file's SFTP attributes (from a stat or a listing)."""
+    return ObjectInfo(
+        size=int(attrs.st_size or 0),
+        modified=_timestamp(attrs.st_mtime),
+        accessed=_timestamp(attrs.st_atime),
+        is_dir=stat.S_ISDIR(attrs.st_mode or 0),
+        version=(attrs.st_size, attrs.st_mtime),
+        raw=attrs,
+    )
+
+
 class SFTPStorage(SFTPSettings):
     """Store files in a directory of an SFTP server."""
 
@@ -122,15 +134,7 @@ class SFTPStorage(SFTPSettings):
             return self._session().conn.sftp
 
     def _stat_path(self, conn: Connection, path: str) -> ObjectInfo:
-        attrs = conn.sftp.stat(path)
-        return ObjectInfo(
-            size=int(attrs.st_size or 0),
-            modified=_timestamp(attrs.st_mtime),
-            accessed=_timestamp(attrs.st_atime),
-            is_dir=stat.S_ISDIR(attrs.st_mode or 0),
-            version=(attrs.st_size, attrs.st_mtime),
-            raw=attrs,
-        )
+        return _attrs_info(conn.sftp.stat(path))
 
     def _open_reader(
         self, conn: Connection, path: str, info: ObjectInfo, start: int
@@ -195,8 +199,16 @@ class SFTPStorage(SFTPSettings):
     def _chmod(self, conn: Connection, path: str, mode: int) -> None:
         conn.sftp.chmod(path, mode)
 
-    def _list_dir(self, conn: Connection, path: str) -> Iterable[tuple[str, bool]]:
-        return [(e.filename, stat.S_ISDIR(e.st_mode or 0)) for e in conn.sftp.listdir_attr(path)]
+    def _list_entries(
+        self, conn: Connection, path: str
+    ) -> Iterable[tuple[str, bool, ObjectInfo | None]]:
+        entries: list[tuple[str, bool, ObjectInfo | None]] = []
+        for attrs in conn.sftp.listdir_attr(path):
+            mode = attrs.st_mode or 0
+            # A listing describes a link itself (lstat): a stat follows it to its file.
+            info = None if stat.S_ISLNK(mode) else _attrs_info(attrs)
+            entries.append((attrs.filename, stat.S_ISDIR(mode), info))
+        return entries
 
     def _apply_attributes(
         self,

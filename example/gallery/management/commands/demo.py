@@ -31,7 +31,7 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         if settings.EMBEDDED_S3:
-            self._start_embedded_s3()
+            self._start_embedded_s3(f"http://{options['addr']}:{options['port']}")
         else:
             bucket = settings.AWS_STORAGE_BUCKET_NAME
             self.stdout.write(f"Using bucket {bucket} on the real service.")
@@ -43,7 +43,7 @@ class Command(BaseCommand):
         self.stdout.flush()
         call_command("runserver", f"{options['addr']}:{options['port']}", use_reloader=False)
 
-    def _start_embedded_s3(self) -> None:
+    def _start_embedded_s3(self, site: str) -> None:
         import logging
 
         import boto3
@@ -57,13 +57,30 @@ class Command(BaseCommand):
         endpoint = f"http://127.0.0.1:{port}"
         # The storages are created lazily, on first use: they will read this endpoint.
         settings.AWS_S3_ENDPOINT_URL = endpoint
-        boto3.client(
+        client = boto3.client(
             "s3",
             endpoint_url=endpoint,
             region_name="us-east-1",
             aws_access_key_id="demo",
             aws_secret_access_key="demo-secret",
-        ).create_bucket(Bucket=settings.AWS_STORAGE_BUCKET_NAME)
+        )
+        client.create_bucket(Bucket=settings.AWS_STORAGE_BUCKET_NAME)
+        # The direct-upload page sends files from the site's origin straight to the bucket:
+        # the CORS rule of docs/direct-uploads.md, for this site only.
+        client.put_bucket_cors(
+            Bucket=settings.AWS_STORAGE_BUCKET_NAME,
+            CORSConfiguration={
+                "CORSRules": [
+                    {
+                        "AllowedOrigins": [site, site.replace("127.0.0.1", "localhost")],
+                        "AllowedMethods": ["POST", "PUT"],
+                        "AllowedHeaders": ["*"],
+                        "ExposeHeaders": ["ETag"],
+                        "MaxAgeSeconds": 3600,
+                    }
+                ]
+            },
+        )
         self.stdout.write(
             f"Embedded S3 server at {endpoint}, bucket "
             f"{settings.AWS_STORAGE_BUCKET_NAME} (no account or network needed)."

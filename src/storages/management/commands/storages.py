@@ -146,6 +146,8 @@ class Command(BaseCommand):
             progress.close()
         if self.verbosity >= 1:
             verb = "would be copied" if dry_run else "copied"
+            if stats.server_side:
+                verb += f" ({stats.server_side} inside the service)"
             self.stdout.write(
                 f"{stats.copied} {verb}, {stats.skipped} skipped (identical), {stats.deleted} "
                 f"deleted, {format_bytes(stats.bytes)} in {time.monotonic() - started:.2f} s."
