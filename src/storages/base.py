@@ -37,6 +37,7 @@ from django.core.files.storage import Storage
 from django.core.files.utils import validate_file_name
 
 from storages import names
+from storages._direct_default import NoDirectUploads
 from storages._scanning import Scanning
 from storages._upload import PartWriter, UploadBody
 from storages.errors import AlreadyExists, NotFound, StorageError
@@ -49,7 +50,7 @@ __all__ = ["BaseStorage"]
 MiB = 1024 * 1024
 
 
-class BaseStorage(Scanning, Storage):
+class BaseStorage(Scanning, NoDirectUploads, Storage):
     """The base of every backend: names, overwrite policy, uploads and metadata."""
 
     #: Largest number of bytes a file object keeps in memory before spilling to disk.

@@ -295,3 +295,17 @@ def test_model_form_stores_the_name_without_uploading_again(s3_storage: Any) -> 
     assert sheet.file.name == grant["name"]
     assert sheet.file._committed  # pre_save will not upload anything
     assert sheet.file.read() == b"a,b\n1,2\n"
+
+
+def test_every_other_storage_refuses_direct_uploads_by_name():
+    from storages.backends.apache_libcloud import LibCloudStorage
+    from storages.backends.dropbox import DropboxStorage
+    from storages.backends.ftp import FTPStorage
+    from storages.backends.sftpstorage import SFTPStorage
+
+    for cls in (SFTPStorage, FTPStorage, DropboxStorage, LibCloudStorage):
+        storage = cls.__new__(cls)  # no settings needed: the refusal comes before any
+        with pytest.raises(NotImplementedError, match=r"S3Storage.*GoogleCloudStorage"):
+            storage.direct_upload("a.txt", max_size=10)
+        with pytest.raises(NotImplementedError, match=cls.__name__):
+            storage.confirm_direct_upload("token")

@@ -18,12 +18,11 @@ from django.core.exceptions import ImproperlyConfigured, ValidationError
 from django.db import models
 from django.urls import NoReverseMatch, reverse
 
+from storages._direct_default import DEFAULT_CONFIRM_MAX_AGE, unsupported_message
 from storages.direct.grants import (
-    DEFAULT_CONFIRM_MAX_AGE,
     DirectUploadError,
     content_type_allowed,
     normalize_content_types,
-    unsupported_message,
 )
 
 __all__ = ["DirectUploadField", "DirectUploadFormField", "DirectUploadWidget", "field_ref"]

@@ -23,6 +23,12 @@ from django.core import signing
 from django.core.exceptions import ImproperlyConfigured
 
 from storages import names
+from storages._direct_default import (
+    DEFAULT_CONFIRM_MAX_AGE,
+    DEFAULT_MULTIPART_THRESHOLD,
+    SUPPORTING_BACKENDS,
+    unsupported_message,
+)
 from storages._object_store import DEFAULT_CONTENT_TYPE, ObjectStore
 from storages.errors import NotFound
 from storages.objects import ObjectInfo
@@ -37,6 +43,7 @@ __all__ = [
     "parameter_fields",
     "read_token",
     "sign_token",
+    "unsupported_message",
 ]
 
 #: The salt of upload tokens; a scope (the field's label) is appended so a token made for one
@@ -46,17 +53,6 @@ TOKEN_SALT = "storages.direct.upload"
 DEFAULT_EXPIRES = 15 * 60
 #: The longest grant any of the services signs (SigV4 and GCS V4 URLs: 7 days).
 MAX_EXPIRES = 7 * 24 * 3600
-#: How long after the grant a token is still accepted by default: the upload must start before
-#: the grant expires, but the form around it may be submitted a while later.
-DEFAULT_CONFIRM_MAX_AGE = 6 * 3600
-#: Files above this size go in parts (S3 multipart, Azure blocks, GCS resumable chunks).
-DEFAULT_MULTIPART_THRESHOLD = 16 * 1024 * 1024
-#: The backends that implement direct uploads, for the error message of the others.
-SUPPORTING_BACKENDS = (
-    "storages.backends.s3.S3Storage",
-    "storages.backends.gcloud.GoogleCloudStorage",
-    "storages.backends.azure_storage.AzureStorage",
-)
 
 
 class DirectUploadError(ValueError):
@@ -353,11 +349,3 @@ def parameter_fields(
             )
         fields[table[param]] = str(value)
     return fields
-
-
-def unsupported_message(storage: object) -> str:
-    """Return the error message for a storage without direct uploads."""
-    return (
-        f"{type(storage).__name__} does not support direct browser uploads; they work with "
-        f"{', '.join(SUPPORTING_BACKENDS)}."
-    )
