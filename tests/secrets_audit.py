@@ -13,7 +13,8 @@ What is collected, for the whole session:
 
 The secrets are the values of every setting declared secret (plus ``_extra_secrets()``) of those
 same storages, as they were configured. Each is looked for as given and percent-encoded. At the
-end the run fails if any was found, and the figures go to ``.servers/secrets-audit.json``
+end the run fails if any was found, and the figures go to
+``.servers/secrets-audit-django<version>.json``
 (docs/reliability.md shows them).
 """
 
@@ -30,6 +31,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 from urllib.parse import quote
 
+import django
 import pytest
 from _pytest._code.code import ExceptionInfo
 
@@ -37,7 +39,8 @@ from tests.servers import STATE_DIR
 
 __all__ = ["AUDIT_PATH", "MIN_SECRET_LENGTH", "Audit"]
 
-AUDIT_PATH = STATE_DIR / "secrets-audit.json"
+#: One file per Django version: ``make test`` runs the suite on three, one after the other.
+AUDIT_PATH = STATE_DIR / f"secrets-audit-django{'.'.join(map(str, django.VERSION[:2]))}.json"
 #: Shorter values ("testing", "x") match ordinary words: they are counted, not looked for.
 MIN_SECRET_LENGTH = 8
 #: Loggers of the SDKs, raised to INFO (their DEBUG output is every request: too slow to keep).
