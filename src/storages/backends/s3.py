@@ -33,6 +33,9 @@ MiB = 1024 * 1024
 _SSE_C = ("SSECustomerAlgorithm", "SSECustomerKey", "SSECustomerKeyMD5")
 #: Bodies up to this size are one PutObject (boto3's own multipart threshold).
 SINGLE_PUT_SIZE = 8 * MiB
+#: The part size of save() (boto3's default ``multipart_chunksize``): on moto, 256 MB saves in
+#: 8 MiB parts took 0.9x the time of 5 MiB parts.
+SAVE_PART_SIZE = 8 * MiB
 #: Parts of one upload in flight when threads are on (memory: this many parts).
 UPLOAD_THREADS = 4
 #: The codes S3 (and S3-compatible services) answer for a missing key, bucket or upload.
@@ -66,7 +69,8 @@ class S3File(StorageFile):
     def __init__(
         self, name: str, mode: str, storage: S3Storage, buffer_size: int | None = None
     ) -> None:
-        super().__init__(name, mode, storage, part_size=buffer_size)
+        # Streamed writes are cut by AWS_S3_FILE_BUFFER_SIZE; save() by its own part size.
+        super().__init__(name, mode, storage, part_size=buffer_size or storage.file_buffer_size)
 
     @property
     def buffer_size(self) -> int:
@@ -124,7 +128,9 @@ class S3Storage(S3DirectUploads):
         transfer = self.transfer_config
         threads = UPLOAD_THREADS if self.use_threads else 1
         if transfer is None:
-            self.part_size = int(self.file_buffer_size)
+            # save() cuts parts as boto3's default TransferConfig does (which django-storages'
+            # save() uses); file_buffer_size is the part size of files opened for writing.
+            self.part_size = SAVE_PART_SIZE
             self.single_put_size = SINGLE_PUT_SIZE
         else:
             # A boto3 TransferConfig still says how saves are cut into parts.
