@@ -1,7 +1,8 @@
 """What every file-server backend (SFTP, FTP) decides the same way, written once.
 
 :class:`RemoteFilesystem` implements every core primitive over a server with real directories,
-on small hooks, and owns the policy:
+on small hooks, and owns the policy (paths, directories and the hook declarations are its first
+layer, :class:`~storages._remote_paths.RemotePaths`):
 
 * connections (:mod:`storages._remote_connections`): one per thread, replaced when the server
   dropped it; an operation that failed because its connection died runs once more on a new one
@@ -57,17 +58,18 @@ import contextlib
 import io
 import posixpath
 import uuid
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import PurePath
-from typing import Any, ClassVar, Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.encoding import filepath_to_uri
 
-from storages._remote_connections import RemoteConnections, ResumingReader, Session
+from storages._remote_connections import ResumingReader, Session
+from storages._remote_paths import RemotePaths
 from storages._upload import UploadBody
-from storages.errors import AccessDenied, AlreadyExists, ErrorRule, NotFound, StorageError
+from storages.errors import StorageError
 from storages.objects import ObjectInfo, UploadTarget
 
 __all__ = [
@@ -81,12 +83,9 @@ __all__ = [
 ]
 
 C = TypeVar("C")
-MiB = 1024 * 1024
 #: Prefix of the temporary files uploads go to before they are renamed into place.
 TEMP_PREFIX = ".~stowage-"
 TEMP_SUFFIX = ".part"
-#: Paths that name no directory to create.
-_NO_DIRECTORY = frozenset({"", ".", "/"})
 
 
 @dataclass
@@ -99,66 +98,8 @@ class Upload(Generic[C]):
     path: str
 
 
-class RemoteFilesystem(RemoteConnections[C]):
+class RemoteFilesystem(RemotePaths[C]):
     """A storage in a directory of a file server, one connection per thread."""
-
-    #: Bytes per write request; every body, however small, goes through the same writer.
-    part_size: int = 1 * MiB
-    single_put_size: int = 1 * MiB
-
-    # Backends declare these as settings when they have them; plain defaults here.
-    file_mode: Any = None
-    dir_mode: Any = None
-    base_url: Any = None
-    _root: str = ""
-    #: Whether a finished upload's size is checked before it is renamed into place: for
-    #: protocols where the end of the data connection is the end of the file (FTP), so a
-    #: transfer that broke off looks complete to the server.
-    verify_upload_size: ClassVar[bool] = False
-    derived_attrs = RemoteConnections.derived_attrs | {"_root"}
-    #: The OSErrors file servers' SDKs raise; backends add their own rules to these.
-    error_rules: ClassVar[Sequence[ErrorRule]] = (
-        (FileNotFoundError, NotFound),
-        (FileExistsError, AlreadyExists),
-        (PermissionError, AccessDenied),
-    )
-
-    def _configure(self) -> None:
-        super()._configure()
-        self.single_put_size = self.part_size
-
-    def _remote(self, key: str) -> str:
-        """Return the server path of ``key`` (always under the root directory)."""
-        root = self._root
-        if not key:
-            return root or "."
-        if not root:
-            return key
-        return f"{root}{key}" if root.endswith("/") else f"{root}/{key}"
-
-    def _makedirs(self, conn: C, path: str) -> None:
-        """Make directory ``path`` and its missing parents, one level at a time."""
-        if path in _NO_DIRECTORY:
-            return
-        try:
-            self._mkdir(conn, path)
-        except Exception:
-            if self._is_dir(conn, path):  # it exists (maybe another writer just made it)
-                return
-            parent = posixpath.dirname(path)
-            if parent in _NO_DIRECTORY:
-                raise
-            # The parent is missing, or another writer made it since the attempt failed: make
-            # it if it is still missing, then try once more.
-            if not self._is_dir(conn, parent):
-                self._makedirs(conn, parent)
-            try:
-                self._mkdir(conn, path)
-            except Exception:
-                if self._is_dir(conn, path):
-                    return
-                raise
-        self._dir_created(conn, path)
 
     def _stat_key(self, key: str) -> ObjectInfo:
         path = self._remote(key)
@@ -372,58 +313,6 @@ class RemoteFilesystem(RemoteConnections[C]):
                 "server publishes the storage's root directory."
             )
         return f"{self.base_url}{filepath_to_uri(key)}"
-
-    # The backend's file hooks (see the module docstring); the defaults say which one is missing.
-
-    def _stat_path(self, conn: C, path: str) -> ObjectInfo:
-        raise NotImplementedError(f"{type(self).__name__} must implement _stat_path()")
-
-    def _is_dir(self, conn: C, path: str) -> bool:
-        """Return whether ``path`` is a directory on the server."""
-        try:
-            return self._stat_path(conn, path).is_dir
-        except FileNotFoundError:
-            return False
-
-    def _open_reader(self, conn: C, path: str, info: ObjectInfo, start: int) -> Any:
-        raise NotImplementedError(f"{type(self).__name__} must implement _open_reader()")
-
-    def _open_write(self, conn: C, path: str) -> Any:
-        raise NotImplementedError(f"{type(self).__name__} must implement _open_write()")
-
-    def _upload_opened(self, conn: C, handle: Any, temp: str) -> None:
-        """Give a new temporary file the configured attributes, before its first byte."""
-        if self.file_mode is not None:
-            self._chmod(conn, temp, self.file_mode)
-
-    def _write_handle(self, conn: C, handle: Any, data: bytes) -> None:
-        raise NotImplementedError(f"{type(self).__name__} must implement _write_handle()")
-
-    def _close_handle(self, conn: C, handle: Any) -> None:
-        raise NotImplementedError(f"{type(self).__name__} must implement _close_handle()")
-
-    def _rename_no_replace(self, conn: C, src: str, dst: str) -> None:
-        raise NotImplementedError(f"{type(self).__name__} must implement _rename_no_replace()")
-
-    def _rename_replace(self, conn: C, src: str, dst: str) -> None:
-        raise NotImplementedError(f"{type(self).__name__} must implement _rename_replace()")
-
-    def _remove(self, conn: C, path: str) -> None:
-        raise NotImplementedError(f"{type(self).__name__} must implement _remove()")
-
-    def _mkdir(self, conn: C, path: str) -> None:
-        raise NotImplementedError(f"{type(self).__name__} must implement _mkdir()")
-
-    def _dir_created(self, conn: C, path: str) -> None:
-        """Give a directory just made the configured attributes."""
-        if self.dir_mode is not None:
-            self._chmod(conn, path, self.dir_mode)
-
-    def _list_entries(self, conn: C, path: str) -> Iterable[tuple[str, bool, ObjectInfo | None]]:
-        raise NotImplementedError(f"{type(self).__name__} must implement _list_entries()")
-
-    def _chmod(self, conn: C, path: str, mode: int) -> None:
-        raise NotImplementedError(f"{type(self).__name__} cannot set permission bits")
 
 
 def _small(content: Any, limit: int) -> bool:
