@@ -33,8 +33,8 @@ MiB = 1024 * 1024
 _SSE_C = ("SSECustomerAlgorithm", "SSECustomerKey", "SSECustomerKeyMD5")
 #: Bodies up to this size are one PutObject (boto3's own multipart threshold).
 SINGLE_PUT_SIZE = 8 * MiB
-#: The part size of save() (boto3's default ``multipart_chunksize``): on moto, 256 MB saves in
-#: 8 MiB parts took 0.9x the time of 5 MiB parts.
+#: The part size of save(): boto3's default ``multipart_chunksize``, which django-storages'
+#: saves (through boto3's transfer manager) use too.
 SAVE_PART_SIZE = 8 * MiB
 #: Parts of one upload in flight when threads are on (memory: this many parts).
 UPLOAD_THREADS = 4
