@@ -21,7 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from benchmarks.harness import Case, Sink, read_cases
+from benchmarks.harness import Case, Sink, place_file, read_cases
 
 MiB = 1024 * 1024
 #: Block sizes of the raw side: as large as the storage's, so the comparison is of the rest.
@@ -108,11 +108,7 @@ def cases(work: Path, scale: float = 1.0) -> tuple[list[Case], Callable[[], None
     for read_mb in READ_SIZES:
         read_size = max(int(read_mb * MiB * scale) // MiB, 1) * MiB
         name = f"read/{read_size}.bin"
-        path = server.local(f"{area}/{name}")
-        path.parent.mkdir(exist_ok=True)
-        with big.open("rb") as source, path.open("wb") as target:
-            for _ in range(read_size // MiB):
-                target.write(source.read(MiB) or os.urandom(MiB))
+        place_file(big, server.local(f"{area}/{name}"), read_size)
 
         def raw_read(mode: str, remote: str = f"{area}/{name}") -> None:
             if mode == "read()":

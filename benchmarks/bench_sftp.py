@@ -20,7 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from benchmarks.harness import Case, Sink, read_cases
+from benchmarks.harness import Case, Sink, place_file, read_cases
 
 MiB = 1024 * 1024
 #: The sizes of the files read, at scale 1 (MiB).
@@ -82,11 +82,7 @@ def cases(work: Path, scale: float = 1.0) -> tuple[list[Case], Callable[[], None
     for mb in READ_SIZES:
         read_size = max(int(mb * MiB * scale) // MiB, 1) * MiB
         name = f"read/{read_size}.bin"
-        path = server.local(f"{area}/{name}")
-        path.parent.mkdir(exist_ok=True)
-        with big.open("rb") as source, path.open("wb") as target:
-            for _ in range(read_size // MiB):
-                target.write(source.read(MiB) or os.urandom(MiB))
+        place_file(big, server.local(f"{area}/{name}"), read_size)
 
         def raw_read(mode: str, remote: str = f"{area}/{name}", length: int = read_size) -> None:
             if mode == "read()":

@@ -12,6 +12,7 @@ the raw SDK. Peak RSS growth during a run is sampled from /proc (the peer sample
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import statistics
 import threading
@@ -284,6 +285,15 @@ def consume_stream(stream: Any, mode: str) -> None:
             pass
     else:
         shutil.copyfileobj(stream, Sink())
+
+
+def place_file(source: Path, target: Path, size: int) -> None:
+    """Write the first ``size`` bytes of ``source`` to ``target`` on the server's own disk (random
+    bytes past the end of ``source``), a MiB at a time."""
+    target.parent.mkdir(exist_ok=True)
+    with source.open("rb") as reader, target.open("wb") as writer:
+        for _ in range(size // MiB):
+            writer.write(reader.read(MiB) or os.urandom(MiB))
 
 
 def read_cases(

@@ -144,9 +144,9 @@ class Audit:
                             found.extend((b, kind, masked[:2000]) for b in sorted(backends))
         return found
 
-    def figures(self) -> dict[str, Any]:
-        """Return the counts of this run, per backend and in all."""
-        hits = self.hits()
+    def figures(self, hits: list[tuple[str, str, str]] | None = None) -> dict[str, Any]:
+        """Return the counts of this run, per backend and in all (``hits`` if already found)."""
+        hits = self.hits() if hits is None else hits
         per_backend: dict[str, dict[str, int]] = {}
         for backend, count in self.storages.items():
             per_backend[backend] = {
@@ -205,7 +205,6 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         AUDIT.add_exception(exc_info[1])
 
     ExceptionInfo.fill_unfilled = fill_unfilled  # type: ignore[method-assign]
-    _state.update(handler=handler, original=original)
 
 
 class _RootOnly(logging.Handler):
@@ -242,9 +241,9 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
 def pytest_sessionfinish(session: pytest.Session) -> None:
     """Scan, write the figures, and fail the run on any hit."""
     AUDIT.add_storages(_live_storages(), only_new=False)
-    figures = AUDIT.figures()
-    AUDIT_PATH.parent.mkdir(parents=True, exist_ok=True)
     hits = AUDIT.hits()
+    figures = AUDIT.figures(hits)
+    AUDIT_PATH.parent.mkdir(parents=True, exist_ok=True)
     figures["leaks"] = [{"backend": b, "kind": k, "text": t} for b, k, t in hits[:50]]
     AUDIT_PATH.write_text(json.dumps(figures, indent=2, sort_keys=True))
     _state["hits"] = hits
