@@ -409,3 +409,48 @@ def test_a_subclass_config_attribute_still_configures_the_client():
     with pytest.warns(DeprecationWarning, match="client_config"):
         legacy = Legacy(bucket_name="b")
     assert "stowage-legacy-config" in legacy._botocore_config().user_agent_extra
+
+
+def _sent_headers(calls: Calls, name: str) -> list[dict]:
+    return [p["headers"] for n, p in zip(calls.names, calls.params, strict=True) if n == name]
+
+
+def test_multipart_save_checks_every_part_as_boto3_does(s3_storage, raw, s3_bucket):
+    storage = s3_storage()
+    calls = Calls(storage)
+    data = os.urandom(20 * MiB)
+    storage.save("summed.bin", ContentFile(data))
+    assert calls.names[0] == "CreateMultipartUpload"
+    assert _sent_headers(calls, "CreateMultipartUpload")[0]["x-amz-checksum-algorithm"] == "CRC32"
+    complete = calls.params[calls.names.index("CompleteMultipartUpload")]["body"]
+    assert complete.count(b"<ChecksumCRC32>") == calls.names.count("UploadPart") == 3
+    assert all("x-amz-checksum-crc32" in h for h in _sent_headers(calls, "UploadPart"))
+    head = raw.head_object(Bucket=s3_bucket, Key="summed.bin", ChecksumMode="ENABLED")
+    assert head["ChecksumCRC32"]  # the service kept (and so checked) the parts' CRC32
+    assert raw.get_object(Bucket=s3_bucket, Key="summed.bin")["Body"].read() == data
+
+
+def test_multipart_save_uses_the_checksum_algorithm_of_the_object_parameters(
+    s3_storage, raw, s3_bucket
+):
+    storage = s3_storage(object_parameters={"ChecksumAlgorithm": "SHA256"})
+    calls = Calls(storage)
+    storage.save("sha.bin", ContentFile(os.urandom(9 * MiB)))
+    assert _sent_headers(calls, "CreateMultipartUpload")[0]["x-amz-checksum-algorithm"] == "SHA256"
+    complete = calls.params[calls.names.index("CompleteMultipartUpload")]["body"]
+    assert complete.count(b"<ChecksumSHA256>") == 2
+    head = raw.head_object(Bucket=s3_bucket, Key="sha.bin", ChecksumMode="ENABLED")
+    assert head["ChecksumSHA256"]  # the service kept (and so checked) the parts' SHA-256
+
+
+def test_multipart_save_sends_no_checksum_when_only_required_ones_are_wanted(
+    s3_storage, raw, s3_bucket
+):
+    storage = s3_storage(request_checksum_calculation="when_required")
+    calls = Calls(storage)
+    data = os.urandom(9 * MiB)
+    storage.save("plain.bin", ContentFile(data))
+    assert "x-amz-checksum-algorithm" not in _sent_headers(calls, "CreateMultipartUpload")[0]
+    complete = calls.params[calls.names.index("CompleteMultipartUpload")]["body"]
+    assert b"Checksum" not in complete
+    assert raw.get_object(Bucket=s3_bucket, Key="plain.bin")["Body"].read() == data
