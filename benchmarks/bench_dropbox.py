@@ -26,7 +26,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from benchmarks.harness import Case
+from benchmarks.harness import META_CALLS, META_REPEAT, Case
 
 MiB = 1024 * 1024
 #: The chunk of both sides' upload sessions (the storage's CHUNK_SIZE, a multiple of 4 MiB).
@@ -198,7 +198,7 @@ def cases(work: Path, scale: float = 1.0) -> tuple[list[Case], Callable[[], None
         ),
     ]
 
-    heads = max(int(200 * scale), 10)
+    heads = META_CALLS
     raw.files_upload(small, f"{root}/meta/object.bin")
     result += [
         Case(
@@ -207,6 +207,7 @@ def cases(work: Path, scale: float = 1.0) -> tuple[list[Case], Callable[[], None
             lambda: [storage.size("meta/object.bin") for _ in range(heads)],
             lambda: [raw.files_get_metadata(f"{root}/meta/object.bin").size for _ in range(heads)],
             operations=heads,
+            repeat=META_REPEAT,
             peer={"do": "meta", "method": "size", "name": "meta/object.bin", "count": heads},
         ),
         Case(
@@ -215,6 +216,7 @@ def cases(work: Path, scale: float = 1.0) -> tuple[list[Case], Callable[[], None
             lambda: [storage.exists("meta/missing.bin") for _ in range(heads)],
             lambda: [_raw_exists(raw, f"{root}/meta/missing.bin") for _ in range(heads)],
             operations=heads,
+            repeat=META_REPEAT,
             peer={"do": "meta", "method": "exists", "name": "meta/missing.bin", "count": heads},
         ),
     ]

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from benchmarks.harness import Case, Sink, place_file, read_cases
+from benchmarks.harness import META_CALLS, META_REPEAT, Case, Sink, place_file, read_cases
 
 MiB = 1024 * 1024
 #: Block sizes of the raw side: as large as the storage's, so the comparison is of the rest.
@@ -158,7 +158,7 @@ def cases(work: Path, scale: float = 1.0) -> tuple[list[Case], Callable[[], None
         )
     )
 
-    heads = max(int(500 * scale), 50)
+    heads = META_CALLS
     server.local(f"{area}/meta.bin").write_bytes(b"x" * 4096)
     result.append(
         Case(
@@ -167,6 +167,7 @@ def cases(work: Path, scale: float = 1.0) -> tuple[list[Case], Callable[[], None
             lambda: [storage.size("meta.bin") for _ in range(heads)],
             lambda: [raw.size(f"{area}/meta.bin") for _ in range(heads)],
             operations=heads,
+            repeat=META_REPEAT,
             target=1.1,
             peer={"do": "meta", "method": "size", "name": "meta.bin", "count": heads},
         )
@@ -178,6 +179,7 @@ def cases(work: Path, scale: float = 1.0) -> tuple[list[Case], Callable[[], None
             lambda: [storage.exists("missing.bin") for _ in range(heads)],
             lambda: [_raw_exists(raw, f"{area}/missing.bin") for _ in range(heads)],
             operations=heads,
+            repeat=META_REPEAT,
             target=1.1,
             peer={"do": "meta", "method": "exists", "name": "missing.bin", "count": heads},
         )

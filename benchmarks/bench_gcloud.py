@@ -19,7 +19,16 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from benchmarks.harness import Case, collectstatic_case, consume_stream, read_cases, static_tree
+from benchmarks.harness import (
+    META_CALLS,
+    META_REPEAT,
+    Case,
+    collectstatic_case,
+    consume_stream,
+    once,
+    read_cases,
+    static_tree,
+)
 
 MiB = 1024 * 1024
 #: The sizes of the files read, at scale 1 (MiB).
@@ -108,7 +117,7 @@ def cases(work: Path, scale: float = 1.0) -> tuple[list[Case], Callable[[], None
         )
     )
 
-    heads = max(int(300 * scale), 30)
+    heads = META_CALLS
     bucket.blob("meta/object.bin").upload_from_string(b"x" * 4096)
     for method in ("exists", "size", "get_modified_time"):
         function = getattr(storage, method)
@@ -119,17 +128,18 @@ def cases(work: Path, scale: float = 1.0) -> tuple[list[Case], Callable[[], None
                 lambda function=function: [function("meta/object.bin") for _ in range(heads)],
                 lambda: [bucket.get_blob("meta/object.bin") for _ in range(heads)],
                 operations=heads,
+                repeat=META_REPEAT,
                 target=1.1,
-                repeat=5,
                 peer={"do": "meta", "method": method, "name": "meta/object.bin", "count": heads},
             )
         )
 
     listed = max(int(10_000 * scale), 100)
-    with ThreadPoolExecutor(16) as pool:
-        list(
-            pool.map(lambda i: bucket.blob(f"many/k{i:05d}").upload_from_string(b""), range(listed))
-        )
+
+    def fill() -> None:
+        with ThreadPoolExecutor(16) as pool:
+            names = (f"many/k{i:05d}" for i in range(listed))
+            list(pool.map(lambda name: bucket.blob(name).upload_from_string(b""), names))
 
     def raw_list() -> None:
         iterator = client.list_blobs(bucket_name, prefix="many/", delimiter="/")
@@ -137,17 +147,16 @@ def cases(work: Path, scale: float = 1.0) -> tuple[list[Case], Callable[[], None
         dirs = sorted(iterator.prefixes)
         assert files or dirs
 
-    result.append(
-        Case(
-            "gcloud",
-            f"listdir {listed} keys",
-            lambda: storage.listdir("many"),
-            raw_list,
-            operations=1,
-            target=1.1,
-            repeat=3,
-            peer={"do": "listdir", "path": "many"},
-        )
+    listing = Case(
+        "gcloud",
+        f"listdir {listed} keys",
+        lambda: storage.listdir("many"),
+        raw_list,
+        operations=1,
+        target=1.1,
+        repeat=3,
+        setup=once(fill),
+        peer={"do": "listdir", "path": "many"},
     )
 
     size = int(256 * MiB * scale)
@@ -248,4 +257,5 @@ def cases(work: Path, scale: float = 1.0) -> tuple[list[Case], Callable[[], None
         },
         "env": {"STORAGE_EMULATOR_HOST": server.endpoint},
     }
+    result.append(listing)  # last: it fills the server (see harness.once)
     return result, stop, peer

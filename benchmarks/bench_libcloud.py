@@ -13,7 +13,7 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
-from benchmarks.harness import Case, read_cases
+from benchmarks.harness import META_CALLS, META_REPEAT, Case, read_cases
 
 MiB = 1024 * 1024
 #: Size of the small files saved one after the other.
@@ -84,7 +84,7 @@ def cases(work: Path, scale: float = 1.0) -> tuple[list[Case], Callable[[], None
         ),
     ]
 
-    heads = max(int(200 * scale), 10)
+    heads = META_CALLS
     driver.upload_object_via_stream(iter((small,)), container, "meta/object.bin")
     result.append(
         Case(
@@ -93,6 +93,7 @@ def cases(work: Path, scale: float = 1.0) -> tuple[list[Case], Callable[[], None
             lambda: [storage.exists("meta/object.bin") for _ in range(heads)],
             lambda: [driver.get_object(bucket, "meta/object.bin") for _ in range(heads)],
             operations=heads,
+            repeat=META_REPEAT,
             target=1.1,
         )
     )

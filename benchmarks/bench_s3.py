@@ -9,7 +9,15 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from benchmarks.harness import Case, collectstatic_case, consume_stream, read_cases, static_tree
+from benchmarks.harness import (
+    META_CALLS,
+    META_REPEAT,
+    Case,
+    collectstatic_case,
+    consume_stream,
+    read_cases,
+    static_tree,
+)
 
 MiB = 1024 * 1024
 #: The sizes of the files read, at scale 1 (MiB).
@@ -103,7 +111,7 @@ def cases(work: Path, scale: float = 1.0) -> tuple[list[Case], Callable[[], None
     )
 
     client.put_object(Bucket=bucket, Key="meta/object.bin", Body=small)
-    heads = 300
+    heads = META_CALLS
     for method in ("exists", "size", "get_modified_time"):
         function = getattr(storage, method)
         result.append(
@@ -115,6 +123,7 @@ def cases(work: Path, scale: float = 1.0) -> tuple[list[Case], Callable[[], None
                     client.head_object(Bucket=bucket, Key="meta/object.bin") for _ in range(heads)
                 ],
                 operations=heads,
+                repeat=META_REPEAT,
                 target=1.1,
                 peer={"do": "meta", "method": method, "name": "meta/object.bin", "count": heads},
             )

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from benchmarks.harness import Case, Sink, place_file, read_cases
+from benchmarks.harness import META_CALLS, META_REPEAT, Case, Sink, place_file, read_cases
 
 MiB = 1024 * 1024
 #: The sizes of the files read, at scale 1 (MiB).
@@ -134,7 +134,7 @@ def cases(work: Path, scale: float = 1.0) -> tuple[list[Case], Callable[[], None
         )
     )
 
-    heads = max(int(500 * scale), 50)
+    heads = META_CALLS
     raw.putfo(io.BytesIO(b"x" * 4096), f"{area}/meta.bin")
     result.append(
         Case(
@@ -143,6 +143,7 @@ def cases(work: Path, scale: float = 1.0) -> tuple[list[Case], Callable[[], None
             lambda: [storage.size("meta.bin") for _ in range(heads)],
             lambda: [raw.stat(f"{area}/meta.bin").st_size for _ in range(heads)],
             operations=heads,
+            repeat=META_REPEAT,
             target=1.1,
             peer={"do": "meta", "method": "size", "name": "meta.bin", "count": heads},
         )
@@ -154,6 +155,7 @@ def cases(work: Path, scale: float = 1.0) -> tuple[list[Case], Callable[[], None
             lambda: [storage.exists("missing.bin") for _ in range(heads)],
             lambda: [_raw_exists(raw, f"{area}/missing.bin") for _ in range(heads)],
             operations=heads,
+            repeat=META_REPEAT,
             target=1.1,
             peer={"do": "meta", "method": "exists", "name": "missing.bin", "count": heads},
         )

@@ -26,6 +26,11 @@ MiB = 1024 * 1024
 #: The ways of reading a whole file measured for every backend, by the name in the case.
 READ_MODES = ("read()", "chunks(1 MiB)", "copyfileobj")
 
+#: Metadata cases: calls per repetition, and repetitions. Many short interleaved repetitions,
+#: because a local server's speed drifts over a run and one call is a millisecond or less.
+META_CALLS = 100
+META_REPEAT = 15
+
 
 def rss_bytes() -> int:
     """Return this process's resident set size."""
@@ -122,6 +127,23 @@ class Result:
     peer_rss_mb: float | None = None
     peer_note: str | None = None
     samples: dict[str, list[float]] = field(default_factory=dict)
+
+
+def once(function: Callable[[], Any]) -> Callable[[], None]:
+    """Return a ``setup`` that runs ``function`` before the first repetition only.
+
+    Cases that fill the server (10,000 keys to list) do it lazily and run last: some emulators
+    (Azurite above all) answer every later request several times slower once they hold them,
+    which would hide a client's overhead in the server's.
+    """
+    done: list[bool] = []
+
+    def run() -> None:
+        if not done:
+            function()
+            done.append(True)
+
+    return run
 
 
 def _timed(function: Callable[[], Any], memory: bool) -> tuple[float, int]:

@@ -434,3 +434,19 @@ def test_a_gzip_blob_reads_back_as_it_was_saved(azure_storage, raw):
     with storage.open("packed.bin", "rb") as handle:
         handle.seek(5)
         assert handle.read() == data[5:]
+
+
+def test_blob_clients_are_reused_and_their_number_is_bounded(azure_storage, raw):
+    from storages.backends._azure_settings import BLOB_CLIENTS_KEPT
+
+    storage = azure_storage()
+    storage.save("kept.txt", ContentFile(b"one"))
+    kept = storage.container_client._stowage_blobs
+    first = kept["kept.txt"]
+    assert storage.size("kept.txt") == 3 and kept["kept.txt"] is first
+    # A kept client still sees what another client changed on the server.
+    raw.get_blob_client("kept.txt").upload_blob(b"changed!", overwrite=True)
+    assert storage.size("kept.txt") == 8 and kept["kept.txt"] is first
+    for i in range(BLOB_CLIENTS_KEPT + 40):
+        assert not storage.exists(f"absent/{i}.txt")
+    assert len(kept) == BLOB_CLIENTS_KEPT and "kept.txt" not in kept

@@ -162,9 +162,6 @@ class AzureStorage(AzureDirectUploads):
     def _disconnect(self, client: Any) -> None:
         client.close()
 
-    def _blob(self, key: str) -> Any:
-        return self.container_client.get_blob_client(key)
-
     def _key_problem(self, key: str, writing: bool) -> str | None:
         # Azure counts characters, not bytes: the core's byte check would refuse valid names.
         if len(key) > MAX_NAME_LENGTH or key.count("/") > MAX_SLASHES:
