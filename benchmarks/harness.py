@@ -29,7 +29,7 @@ READ_MODES = ("read()", "chunks(1 MiB)", "copyfileobj")
 #: Metadata cases: calls per repetition, and repetitions. Many short interleaved repetitions,
 #: because a local server's speed drifts over a run and one call is a millisecond or less.
 META_CALLS = 100
-META_REPEAT = 15
+META_REPEAT = 31
 
 
 def rss_bytes() -> int:

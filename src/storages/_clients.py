@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from typing import Any, ClassVar, TypeVar
 
 from storages._configurable import Configurable
@@ -129,10 +128,8 @@ class ClientPool(Configurable):
         # ``with SFTPStorage() as storage:`` closes its connections (on any backend).
         self.close()
 
-    @contextmanager
-    def translating(self, name: str = "") -> Iterator[None]:
+    def translating(self, name: str = "") -> translate_errors:
         """Translate SDK errors raised in the block with this backend's ``error_rules``."""
-        with translate_errors(
-            self.error_rules, self.sdk_packages, name=name, secrets=self._secret_values()
-        ):
-            yield
+        return translate_errors(
+            self.error_rules, self.sdk_packages, name=name, secrets=self._secret_values
+        )

@@ -20,9 +20,8 @@ code) is a bug and propagates unchanged.
 
 from __future__ import annotations
 
-import contextlib
 import io
-from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from typing import NoReturn
 
 __all__ = [
@@ -121,28 +120,58 @@ def raise_translated(
     raise target(message) from exc
 
 
-@contextlib.contextmanager
-def translate_errors(
-    rules: Sequence[ErrorRule],
-    sdk_packages: Collection[str] = (),
-    *,
-    name: str = "",
-    secrets: Iterable[object] = (),
-    passthrough: tuple[type[BaseException], ...] = (),
-) -> Iterator[None]:
+class translate_errors:  # used like a function: ``with translate_errors(...):``
     """Translate the foreign exceptions (see :func:`is_foreign`) raised inside the block with
     :func:`raise_translated`.
 
     Errors of our own tree, Django's configuration/suspicious-name errors, anything in
-    ``passthrough`` and every exception of our own code go through untouched.
+    ``passthrough`` and every exception of our own code go through untouched. ``secrets`` may
+    be a callable returning them, called only when an error is translated. A class rather
+    than a generator: every storage call enters one, and this costs a third as much.
     """
-    from django.core.exceptions import ImproperlyConfigured, SuspiciousOperation
 
-    try:
-        yield
-    except (StorageError, ImproperlyConfigured, SuspiciousOperation, *_PROGRAMMING, *passthrough):
-        raise
-    except Exception as exc:
-        if not is_foreign(exc, sdk_packages):
-            raise
-        raise_translated(exc, rules, name=name, secrets=secrets)
+    __slots__ = ("name", "passthrough", "rules", "sdk_packages", "secrets")
+
+    def __init__(
+        self,
+        rules: Sequence[ErrorRule],
+        sdk_packages: Collection[str] = (),
+        *,
+        name: str = "",
+        secrets: Iterable[object] | Callable[[], Iterable[object]] = (),
+        passthrough: tuple[type[BaseException], ...] = (),
+    ) -> None:
+        self.rules = rules
+        self.sdk_packages = sdk_packages
+        self.name = name
+        self.secrets = secrets
+        self.passthrough = passthrough
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, _tb: object
+    ) -> None:
+        # Returning (None) lets the exception go on; raise_translated replaces it.
+        if exc is None or not isinstance(exc, Exception):
+            return
+        if isinstance(exc, (StorageError, *_PROGRAMMING, *self.passthrough)) or _is_django(exc):
+            return
+        if is_foreign(exc, self.sdk_packages):
+            secrets = self.secrets() if callable(self.secrets) else self.secrets
+            raise_translated(exc, self.rules, name=self.name, secrets=secrets)
+
+
+def _is_django(exc: BaseException) -> bool:
+    """Return whether ``exc`` is a configuration or suspicious-name error (never translated)."""
+    global _DJANGO_ERRORS
+    if _DJANGO_ERRORS is None:
+        from django.core.exceptions import ImproperlyConfigured, SuspiciousOperation
+
+        _DJANGO_ERRORS = (ImproperlyConfigured, SuspiciousOperation)
+    return isinstance(exc, _DJANGO_ERRORS)
+
+
+# Imported on first use: this module is imported before Django's settings may be.
+_DJANGO_ERRORS: tuple[type[Exception], ...] | None = None
