@@ -81,6 +81,41 @@ class SyncStats:
     bytes: int = 0
     failures: dict[str, BaseException] = field(default_factory=dict)
     server_side: int = 0
+    #: Called with every outcome counted (see :data:`EventHook`).
+    on_event: EventHook | None = field(default=None, repr=False, compare=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def count_copied(
+        self, name: str, size: int, *, stored: bool = True, server_side: bool = False
+    ) -> None:
+        """Count ``name`` as sent (``stored`` False: a dry run, no bytes were stored)."""
+        with self._lock:
+            self.copied += 1
+            self.bytes += size if stored else 0
+            self.server_side += server_side
+        self._report("copied", name, size)
+
+    def count_skipped(self, name: str) -> None:
+        """Count ``name`` as identical to what is stored."""
+        with self._lock:
+            self.skipped += 1
+        self._report("skipped", name)
+
+    def count_deleted(self, name: str) -> None:
+        """Count ``name`` as deleted."""
+        with self._lock:
+            self.deleted += 1
+        self._report("deleted", name)
+
+    def count_failed(self, name: str, exc: BaseException) -> None:
+        """Record that ``name`` failed with ``exc``."""
+        with self._lock:
+            self.failures[name] = exc
+        self._report("failed", name)
+
+    def _report(self, kind: str, name: str, size: int = 0) -> None:
+        if self.on_event is not None:
+            self.on_event(kind, name, size)
 
 
 class SyncSession:
@@ -100,8 +135,7 @@ class SyncSession:
         self.storage = storage
         self.dry_run = dry_run
         self._background = background
-        self.stats = SyncStats()
-        self._on_event = on_event
+        self.stats = SyncStats(on_event=on_event)
         root = storage._key(prefix)
         self._root = f"{root}/" if root else ""
         self._last = {storage._key(name) for name in last_names}
@@ -125,10 +159,6 @@ class SyncSession:
         with self._lock:
             return {self.storage._name(key): info for key, info in self._listing.items()}
 
-    def _event(self, kind: str, name: str, size: int = 0) -> None:
-        if self._on_event is not None:
-            self._on_event(kind, name, size)
-
     def exists(self, key: str) -> bool:
         """Return whether a file is stored under ``key`` (or below it: a directory) as far as
         the session knows, counting its own writes and deletes."""
@@ -144,11 +174,6 @@ class SyncSession:
                 # are only deleted later in the session still counts (deletes run at its end).
                 self._dirs = {parent for stored in self._listing for parent in _parents(stored)}
             return key in self._dirs
-
-    def _present(self, key: str) -> None:
-        """Count ``key``'s directories as existing (the lock is held)."""
-        if self._dirs is not None:
-            self._dirs.update(_parents(key))
 
     def settle(self, key: str) -> None:
         """Wait until a write of ``key`` in flight has finished (so a read sees it)."""
@@ -201,16 +226,13 @@ class SyncSession:
             inline, size = prepared.data, prepared.size
             with self._lock:
                 self._deleted.pop(key, None)  # saved again: the deferred delete is moot
-                self._present(key)
+                if self._dirs is not None:
+                    self._dirs.update(_parents(key))  # its directories exist now
             if compare and self._identical(key, name, target, prepared, source_modified):
-                with self._lock:
-                    self.stats.skipped += 1
-                self._event("skipped", name)
+                self.stats.count_skipped(name)
                 return False
             if self.dry_run:
-                with self._lock:
-                    self.stats.copied += 1
-                self._event("copied", name, size or 0)
+                self.stats.count_copied(name, size or 0, stored=False)
                 return True
             target.checksum = prepared.checksum
             if inline is None:
@@ -264,8 +286,7 @@ class SyncSession:
         except Exception as exc:
             with self._lock:
                 self._listing.pop(target.key, None)  # its state is unknown now
-                self.stats.failures[target.name] = exc
-            self._event("failed", target.name)
+            self.stats.count_failed(target.name, exc)
             return
         finally:
             body.release()
@@ -283,28 +304,13 @@ class SyncSession:
         )
         with self._lock:
             self._listing[target.key] = info
-            self.stats.copied += 1
-            self.stats.server_side += server_side
-            self.stats.bytes += size
-        self._event("copied", target.name, size)
+        self.stats.count_copied(target.name, size, server_side=server_side)
 
     def known(self, name: str) -> ObjectInfo | None:
         """Return what the session knows is stored under ``name`` (None: nothing)."""
         key = self.storage._key(name)
         with self._lock:
             return None if key in self._deleted else self._listing.get(key)
-
-    def skip(self, name: str) -> None:
-        """Count ``name`` as identical, decided by the caller (no request is made)."""
-        with self._lock:
-            self.stats.skipped += 1
-        self._event("skipped", names.normalize_name(name))
-
-    def fail(self, name: str, exc: BaseException) -> None:
-        """Record a failure the caller met for ``name`` (no deferred delete will run)."""
-        with self._lock:
-            self.stats.failures[names.normalize_name(name)] = exc
-        self._event("failed", names.normalize_name(name))
 
     def clear(self) -> list[str]:
         """Delete every file the session's listing holds, now; return their names."""
@@ -320,15 +326,12 @@ class SyncSession:
                     with contextlib.suppress(FileNotFoundError), self.storage.translating(name):
                         self.storage._delete_key(key)
                 except Exception as exc:
-                    with self._lock:
-                        self.stats.failures[name] = exc
-                    self._event("failed", name)
+                    self.stats.count_failed(name, exc)
                     return
             with self._lock:
                 self._listing.pop(key, None)
                 self._dirs = None
-                self.stats.deleted += 1
-            self._event("deleted", name)
+            self.stats.count_deleted(name)
 
         for future in [self._pool.submit(delete, key, name) for key, name in doomed.items()]:
             future.result()

@@ -128,7 +128,7 @@ def transfer(
 def _copy_one(source: Any, session: SyncSession, file: SourceFile, size_only: bool) -> None:
     stored = session.known(file.name)
     if _identical_listed(file, stored, size_only):
-        session.skip(file.name)
+        session.stats.count_skipped(file.name)
         return
     # Compared by reading only when the listings could not tell (no checksum on a side).
     undecided = stored is not None and stored.size == file.size and not size_only
@@ -138,4 +138,4 @@ def _copy_one(source: Any, session: SyncSession, file: SourceFile, size_only: bo
         with source.open(file.name, "rb") as handle:
             session.put(file.name, handle, source_modified=file.modified, compare=undecided)
     except Exception as exc:
-        session.fail(file.name, exc)
+        session.stats.count_failed(file.name, exc)

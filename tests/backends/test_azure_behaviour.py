@@ -437,7 +437,7 @@ def test_a_gzip_blob_reads_back_as_it_was_saved(azure_storage, raw):
 
 
 def test_blob_clients_are_reused_and_their_number_is_bounded(azure_storage, raw):
-    from storages.backends._azure_settings import BLOB_CLIENTS_KEPT
+    from storages.backends.azure_storage import BLOB_CLIENTS_KEPT
 
     storage = azure_storage()
     storage.save("kept.txt", ContentFile(b"one"))

@@ -3,7 +3,6 @@ the SDK clients they describe (the first layer of the Azure storage class)."""
 
 from __future__ import annotations
 
-import contextlib
 import copy
 from collections.abc import Mapping
 from datetime import timedelta
@@ -28,8 +27,6 @@ __all__ = [
 MiB = 1024 * 1024
 #: Chunk size of downloads unless ``AZURE_CLIENT_OPTIONS`` sets ``max_chunk_get_size``.
 DEFAULT_CHUNK_SIZE = 4 * MiB
-#: BlobClients kept for reuse per container client (see AzureSettings._blob).
-BLOB_CLIENTS_KEPT = 256
 
 #: Keys of ``AZURE_OBJECT_PARAMETERS`` that become the blob's HTTP headers (``ContentSettings``).
 CONTENT_SETTINGS = frozenset(
@@ -303,26 +300,8 @@ class AzureSettings(ObjectStore):
         if container is None or container._client_ref is not client:
             container = client.get_container_client(self._container_name())
             container._client_ref = client
-            container._stowage_blobs = {}
             self._container = container
         return container
-
-    def _blob(self, key: str) -> Any:
-        """Return the SDK's ``BlobClient`` of ``key``.
-
-        Building one costs about 100 µs, a tenth of a metadata request to a local server, so the
-        last few are kept with the container client they were made from (the SDK's clients are
-        safe to share between threads).
-        """
-        container = self.container_client
-        kept: dict[str, Any] = container._stowage_blobs
-        blob = kept.get(key)
-        if blob is None:
-            blob = kept[key] = container.get_blob_client(key)
-            if len(kept) > BLOB_CLIENTS_KEPT:
-                with contextlib.suppress(StopIteration, KeyError, RuntimeError):
-                    del kept[next(iter(kept))]  # the oldest; another thread may be first
-        return blob
 
     def _reset_clients(self) -> None:
         super()._reset_clients()

@@ -1,17 +1,18 @@
-"""The settings of the Dropbox backend, how they are checked and normalized, and the SDK client
-built from them (the first layer of the storage class)."""
+"""The settings of the Dropbox backend, how they are checked and normalized, the SDK client
+built from them and the calls made through it (the first layer of the storage class)."""
 
 from __future__ import annotations
 
 import functools
 import os
+import time
 from collections.abc import Mapping
 from pathlib import PurePath
 from typing import Any, ClassVar
 
 from django.core.exceptions import ImproperlyConfigured
 
-from storages.backends._dropbox_transfer import BLOCK_SIZE
+from storages.backends._dropbox_transfer import BLOCK_SIZE, retry_delay
 from storages.base import BaseStorage
 from storages.deps import require
 from storages.settings import Setting, Source
@@ -124,6 +125,8 @@ class DropboxSettings(BaseStorage):
     CHUNK_SIZE: ClassVar[int] = 4 * MiB
 
     _root: str
+    #: Seconds a call may spend waiting out rate limits (429, too_many_write_operations).
+    max_retry_wait: ClassVar[float] = 60.0
     _write_mode: str
 
     def _configure(self) -> None:
@@ -210,6 +213,36 @@ class DropboxSettings(BaseStorage):
         if self.content_host:
             client._host_map["content"] = self.content_host
         return client
+
+    def _connect(self) -> Any:
+        return self.make_client()
+
+    def _disconnect(self, client: Any) -> None:
+        if "session" not in self.client_options:  # a session the user passed is theirs to close
+            client.close()
+
+    @property
+    def _files(self) -> Any:
+        return require("dropbox.files", "dropbox")
+
+    def _path(self, key: str) -> str:
+        """Return the Dropbox path of ``key`` (the root of the Dropbox is '')."""
+        return f"{self._root}/{key}" if key else self._root
+
+    def _api(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        """Call the client's ``method``, waiting out rate limits for up to ``max_retry_wait``."""
+        client = self.client
+        waited, attempt = 0.0, 0
+        while True:
+            try:
+                return getattr(client, method)(*args, **kwargs)
+            except Exception as exc:
+                delay = retry_delay(exc, attempt)
+                if delay is None or waited + delay > self.max_retry_wait:
+                    raise
+            time.sleep(delay)
+            waited += delay
+            attempt += 1
 
 
 def _checked_root(value: Any, label: str) -> str:

@@ -17,7 +17,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import posixpath
-import time
 from collections.abc import Iterator
 from typing import Any, ClassVar
 
@@ -29,9 +28,7 @@ from storages.backends._dropbox_transfer import (
     is_conflict,
     is_denied,
     is_missing,
-    retry_delay,
 )
-from storages.deps import require
 from storages.errors import AccessDenied, AlreadyExists, NotFound, StorageError
 from storages.files import StorageFile
 from storages.objects import ObjectInfo, UploadTarget
@@ -116,8 +113,6 @@ class DropboxStorage(DropboxSettings):
     max_part_size = 148 * MiB
     #: Entries per list_folder page (None: the service decides).
     list_page_size: ClassVar[int | None] = None
-    #: Seconds a call may spend waiting out rate limits (429, too_many_write_operations).
-    max_retry_wait: ClassVar[float] = 60.0
     sdk_packages = frozenset({"dropbox", "requests", "urllib3", "stone"})
     derived_attrs = frozenset({"_root", "_write_mode", "part_size", "single_put_size"})
     error_rules = (
@@ -132,36 +127,6 @@ class DropboxStorage(DropboxSettings):
         # Recorded as keywords, so deconstruct() can leave the token out.
         self._constructor_args = ((), options)
         super().__init__(**options)
-
-    def _connect(self) -> Any:
-        return self.make_client()
-
-    def _disconnect(self, client: Any) -> None:
-        if "session" not in self.client_options:  # a session the user passed is theirs to close
-            client.close()
-
-    @property
-    def _files(self) -> Any:
-        return require("dropbox.files", "dropbox")
-
-    def _path(self, key: str) -> str:
-        """Return the Dropbox path of ``key`` (the root of the Dropbox is '')."""
-        return f"{self._root}/{key}" if key else self._root
-
-    def _api(self, method: str, *args: Any, **kwargs: Any) -> Any:
-        """Call the client's ``method``, waiting out rate limits for up to ``max_retry_wait``."""
-        client = self.client
-        waited, attempt = 0.0, 0
-        while True:
-            try:
-                return getattr(client, method)(*args, **kwargs)
-            except Exception as exc:
-                delay = retry_delay(exc, attempt)
-                if delay is None or waited + delay > self.max_retry_wait:
-                    raise
-            time.sleep(delay)
-            waited += delay
-            attempt += 1
 
     def _stat_key(self, key: str) -> ObjectInfo:
         path = self._path(key)
