@@ -58,12 +58,19 @@ class RangeStream(io.BufferedIOBase):
     """A seekable reader of one stored version of a file, from the service's streams."""
 
     def __init__(
-        self, owner: StorageFile, size: int, buffer_size: int = DIRECT_READ, stream: Any = None
+        self,
+        owner: StorageFile,
+        size: int,
+        buffer_size: int = DIRECT_READ,
+        stream: Any = None,
+        direct_read: int | None = None,
     ) -> None:
         super().__init__()
         self._owner = owner
         self._size = size
         self._buffer_size = buffer_size
+        #: Reads of at least this many bytes, when nothing is held, go straight to the stream.
+        self._direct = min(direct_read or buffer_size, buffer_size)
         #: The caller's position; the SDK's stream is at ``_pos + len(_buf) - _off``.
         self._pos = 0
         self._buf = b""
@@ -141,7 +148,7 @@ class RangeStream(io.BufferedIOBase):
         size = min(size, self._size - self._pos)
         if size <= held:
             return self._take(size)
-        if held == 0 and size >= self._buffer_size:
+        if held == 0 and size >= self._direct:
             # The common case of chunks() and copyfileobj: the SDK's own bytes, as they came.
             data = self._next(size)
             self._pos += len(data)
@@ -152,7 +159,7 @@ class RangeStream(io.BufferedIOBase):
             parts = [self._take(held)] if held else []
         wanted = size - sum(map(len, parts))
         while wanted > 0:
-            if wanted >= self._buffer_size:
+            if wanted >= self._direct:
                 data = self._next(wanted)
                 self._pos += len(data)
             elif self._fill():

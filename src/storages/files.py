@@ -108,6 +108,8 @@ class StorageFile(File):
     supports_update: ClassVar[bool] = False
     #: The block a reader reads ahead for small reads and lines (large reads bypass it).
     read_buffer_size: ClassVar[int] = 1 * MiB
+    #: Reads of at least this many bytes go straight to the backend's stream (None: a block).
+    direct_read_size: ClassVar[int | None] = None
 
     def __init__(
         self, name: str, mode: str = "rb", storage: Any = None, part_size: int | None = None
@@ -187,7 +189,9 @@ class StorageFile(File):
                 if first is not None:
                     first.close()
                 raise IsADirectoryError(errno.EISDIR, f"{self.name} is a directory")
-            self._reader = RangeStream(self, self.info.size, self.read_buffer_size, first)
+            self._reader = RangeStream(
+                self, self.info.size, self.read_buffer_size, first, self.direct_read_size
+            )
             stream = storage._wrap_read_stream(self._reader, self.info)
         else:
             target = storage._upload_target(self._key, self.name, None, overwrite=True)

@@ -140,6 +140,22 @@ def test_large_reads_return_the_sdk_bytes_without_copying(storage):
     assert storage.opened == [0]
 
 
+class DirectFile(SmallBlockFile):
+    direct_read_size = 4096
+
+
+def test_a_backend_can_send_smaller_reads_straight_to_its_stream(storage):
+    storage.file_class = DirectFile
+    with storage.open("data.bin") as handle:
+        chunk = handle.read(5000)  # below the block, above the backend's bar
+        assert chunk == DATA[:5000] and chunk is storage.returned[-1]
+        small = handle.read(100)  # below the bar: a block is read ahead for it
+        assert small == DATA[5000:5100] and len(storage.returned[-1]) == BLOCK
+        assert handle.read(5000) == DATA[5100:10100]  # from the block it holds
+        assert len(storage.returned) == 2
+    assert storage.opened == [0]
+
+
 def test_a_short_piece_is_completed_by_further_reads(storage):
     storage.piece = 1000
     with storage.open("data.bin") as handle:
