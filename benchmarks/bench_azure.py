@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -20,7 +19,7 @@ from benchmarks.harness import (
     Case,
     collectstatic_case,
     consume_stream,
-    once,
+    listdir_case,
     read_cases,
     static_tree,
 )
@@ -129,27 +128,13 @@ def cases(work: Path, scale: float = 1.0) -> tuple[list[Case], Callable[[], None
             )
         )
 
-    listed = max(int(10_000 * scale), 100)
-
-    def fill() -> None:
-        with ThreadPoolExecutor(16) as pool:
-            list(pool.map(lambda i: container.upload_blob(f"many/k{i:05d}", b""), range(listed)))
-
     def raw_list() -> None:
         dirs, files = [], []
         for item in container.walk_blobs(name_starts_with="many/", delimiter="/"):
             (dirs if item.name.endswith("/") else files).append(item.name)
 
-    listing = Case(
-        "azure",
-        f"listdir {listed} keys",
-        lambda: storage.listdir("many"),
-        raw_list,
-        operations=1,
-        target=1.1,
-        repeat=3,
-        setup=once(fill),
-        peer={"do": "listdir", "path": "many"},
+    listing = listdir_case(
+        "azure", storage, scale, lambda key: container.upload_blob(key, b""), raw_list
     )
 
     size = int(256 * MiB * scale)

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -25,7 +24,7 @@ from benchmarks.harness import (
     Case,
     collectstatic_case,
     consume_stream,
-    once,
+    listdir_case,
     read_cases,
     static_tree,
 )
@@ -134,29 +133,14 @@ def cases(work: Path, scale: float = 1.0) -> tuple[list[Case], Callable[[], None
             )
         )
 
-    listed = max(int(10_000 * scale), 100)
-
-    def fill() -> None:
-        with ThreadPoolExecutor(16) as pool:
-            names = (f"many/k{i:05d}" for i in range(listed))
-            list(pool.map(lambda name: bucket.blob(name).upload_from_string(b""), names))
-
     def raw_list() -> None:
         iterator = client.list_blobs(bucket_name, prefix="many/", delimiter="/")
         files = [blob.name for blob in iterator]
         dirs = sorted(iterator.prefixes)
         assert files or dirs
 
-    listing = Case(
-        "gcloud",
-        f"listdir {listed} keys",
-        lambda: storage.listdir("many"),
-        raw_list,
-        operations=1,
-        target=1.1,
-        repeat=3,
-        setup=once(fill),
-        peer={"do": "listdir", "path": "many"},
+    listing = listdir_case(
+        "gcloud", storage, scale, lambda key: bucket.blob(key).upload_from_string(b""), raw_list
     )
 
     size = int(256 * MiB * scale)
@@ -205,7 +189,8 @@ def cases(work: Path, scale: float = 1.0) -> tuple[list[Case], Callable[[], None
         )
     )
     for mb in READ_SIZES:
-        read_size = int(mb * MiB * scale)
+        # The file holds whole MiB: at a scale below 1, a little less than the scaled size.
+        read_size = min(int(mb * MiB * scale), big.stat().st_size)
         key = f"read/{read_size}.bin"
         with big.open("rb") as handle:
             bucket.blob(key).upload_from_file(handle, size=read_size)

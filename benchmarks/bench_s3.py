@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +14,7 @@ from benchmarks.harness import (
     Case,
     collectstatic_case,
     consume_stream,
+    listdir_case,
     read_cases,
     static_tree,
 )
@@ -173,14 +173,6 @@ def cases(work: Path, scale: float = 1.0) -> tuple[list[Case], Callable[[], None
             {"do": "read", "name": key},
         )
 
-    listed = max(int(10_000 * scale), 100)
-    with ThreadPoolExecutor(16) as pool:
-        list(
-            pool.map(
-                lambda i: client.put_object(Bucket=bucket, Key=f"many/k{i:05d}", Body=b""),
-                range(listed),
-            )
-        )
     paginator = client.get_paginator("list_objects_v2")
 
     def raw_list() -> None:
@@ -189,17 +181,12 @@ def cases(work: Path, scale: float = 1.0) -> tuple[list[Case], Callable[[], None
             dirs += [p["Prefix"] for p in page.get("CommonPrefixes", ())]
             files += [o["Key"] for o in page.get("Contents", ())]
 
-    result.append(
-        Case(
-            "s3",
-            f"listdir {listed} keys",
-            lambda: storage.listdir("many"),
-            raw_list,
-            operations=1,
-            target=1.1,
-            repeat=3,
-            peer={"do": "listdir", "path": "many"},
-        )
+    listing = listdir_case(
+        "s3",
+        storage,
+        scale,
+        lambda key: client.put_object(Bucket=bucket, Key=key, Body=b""),
+        raw_list,
     )
 
     static_dir, files = static_tree(work, scale)
@@ -224,4 +211,5 @@ def cases(work: Path, scale: float = 1.0) -> tuple[list[Case], Callable[[], None
     def stop() -> None:
         server.process.stop()
 
+    result.append(listing)  # last: it fills the server (see harness.once)
     return result, stop, {"options": server.options(bucket)}

@@ -18,6 +18,7 @@ import statistics
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -176,6 +177,39 @@ def once(function: Callable[[], Any]) -> Callable[[], None]:
             done.append(True)
 
     return run
+
+
+#: Keys in the listing cases, at scale 1.
+LISTED_KEYS = 10_000
+
+
+def listdir_case(
+    backend: str,
+    storage: Any,
+    scale: float,
+    put: Callable[[str], Any],
+    raw_list: Callable[[], Any],
+) -> Case:
+    """Return the case listing ``many/`` with ``LISTED_KEYS`` (scaled) keys in it: ``put(key)``
+    stores one empty object (16 at a time, before the first repetition; see :func:`once`),
+    ``raw_list()`` lists them with the SDK's paginator and a delimiter."""
+    listed = max(int(LISTED_KEYS * scale), 100)
+
+    def fill() -> None:
+        with ThreadPoolExecutor(16) as pool:
+            list(pool.map(put, (f"many/k{i:05d}" for i in range(listed))))
+
+    return Case(
+        backend,
+        f"listdir {listed} keys",
+        lambda: storage.listdir("many"),
+        raw_list,
+        operations=1,
+        target=1.1,
+        repeat=3,
+        setup=once(fill),
+        peer={"do": "listdir", "path": "many"},
+    )
 
 
 def _timed(function: Callable[[], Any], memory: bool) -> tuple[float, int]:
