@@ -139,6 +139,15 @@ class RangeStream(io.BufferedIOBase):
 
     def read(self, size: int | None = -1) -> bytes:
         """Return ``size`` bytes (fewer only at the end of the file; all that is left if < 0)."""
+        if size is not None and size >= 0 and not self.closed:
+            # copyfileobj's 64 KiB reads from the block held, kept to a few bytecodes: at the
+            # GB/s of a local server this path is a fifth of the time a read takes.
+            start = self._off
+            end = start + size
+            if end <= len(self._buf):
+                self._off = end
+                self._pos += size
+                return self._buf[start:end]
         self._check_open()
         if size is None or size < 0:
             return self.readall()
