@@ -140,8 +140,8 @@ class RangeStream(io.BufferedIOBase):
     def read(self, size: int | None = -1) -> bytes:
         """Return ``size`` bytes (fewer only at the end of the file; all that is left if < 0)."""
         if size is not None and size >= 0 and not self.closed:
-            # copyfileobj's 64 KiB reads from the block held, kept to a few bytecodes: at the
-            # GB/s of a local server this path is a fifth of the time a read takes.
+            # copyfileobj's 64 KiB reads from the block held, in a few bytecodes: at a local
+            # server's 6-10 GB/s, this layer was a fifth of a 64 KiB read's time.
             start = self._off
             end = start + size
             if end <= len(self._buf):
