@@ -54,23 +54,29 @@ def _joined(*parts: Any) -> bytes:
     return gathered.getvalue()
 
 
+def seek_target(position: int, size: int, offset: int, whence: int) -> int:
+    """Return the position ``seek(offset, whence)`` moves a file of ``size`` bytes to."""
+    bases = {io.SEEK_SET: 0, io.SEEK_CUR: position, io.SEEK_END: size}
+    if whence not in bases:
+        raise ValueError(f"invalid whence: {whence!r}")
+    target = bases[whence] + offset
+    if target < 0:
+        raise ValueError(f"negative seek position {target}")
+    return target
+
+
 class RangeStream(io.BufferedIOBase):
     """A seekable reader of one stored version of a file, from the service's streams."""
 
     def __init__(
-        self,
-        owner: StorageFile,
-        size: int,
-        buffer_size: int = DIRECT_READ,
-        stream: Any = None,
-        direct_read: int | None = None,
+        self, owner: StorageFile, size: int, buffer_size: int = DIRECT_READ, stream: Any = None
     ) -> None:
         super().__init__()
         self._owner = owner
         self._size = size
         self._buffer_size = buffer_size
         #: Reads of at least this many bytes, when nothing is held, go straight to the stream.
-        self._direct = min(direct_read or buffer_size, buffer_size)
+        self._direct = min(owner.direct_read_size or buffer_size, buffer_size)
         #: The caller's position; the SDK's stream is at ``_pos + len(_buf) - _off``.
         self._pos = 0
         self._buf = b""
@@ -151,9 +157,7 @@ class RangeStream(io.BufferedIOBase):
         self._check_open()
         if size is None or size < 0:
             return self.readall()
-        held = len(self._buf) - self._off
-        if size <= held:
-            return self._take(size)
+        held = len(self._buf) - self._off  # less than size: the fast path took the rest
         size = min(size, self._size - self._pos)
         if size <= held:
             return self._take(size)
@@ -285,16 +289,7 @@ class RangeStream(io.BufferedIOBase):
     def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
         """Move to ``offset``; a later read outside the block held opens a new request."""
         self._check_open()
-        if whence == io.SEEK_SET:
-            target = offset
-        elif whence == io.SEEK_CUR:
-            target = self._pos + offset
-        elif whence == io.SEEK_END:
-            target = self._size + offset
-        else:
-            raise ValueError(f"invalid whence: {whence!r}")
-        if target < 0:
-            raise ValueError(f"negative seek position {target}")
+        target = seek_target(self._pos, self._size, offset, whence)
         if target != self._pos:
             block_start = self._pos - self._off
             if block_start <= target <= block_start + len(self._buf):

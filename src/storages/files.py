@@ -189,9 +189,7 @@ class StorageFile(File):
                 if first is not None:
                     first.close()
                 raise IsADirectoryError(errno.EISDIR, f"{self.name} is a directory")
-            self._reader = RangeStream(
-                self, self.info.size, self.read_buffer_size, first, self.direct_read_size
-            )
+            self._reader = RangeStream(self, self.info.size, self.read_buffer_size, first)
             stream = storage._wrap_read_stream(self._reader, self.info)
         else:
             target = storage._upload_target(self._key, self.name, None, overwrite=True)
