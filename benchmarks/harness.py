@@ -53,13 +53,23 @@ def _peak_rss_bytes() -> int:
 
 def _reset_peak_rss() -> bool:
     """Reset the kernel's peak RSS mark to the current RSS; return whether it could."""
+    global _PEAK_RESETS
+    if _PEAK_RESETS is False:
+        return False
     try:
         with open("/proc/self/clear_refs", "w") as handle:
             handle.write("5")
-        _peak_rss_bytes()
+        if _PEAK_RESETS is None:
+            _peak_rss_bytes()  # once: the mark must also be readable
     except OSError:
+        _PEAK_RESETS = False
         return False
+    _PEAK_RESETS = True
     return True
+
+
+#: Whether this system lets the process reset and read its peak RSS (None: not tried yet).
+_PEAK_RESETS: bool | None = None
 
 
 class PeakRSS:

@@ -209,7 +209,7 @@ class RangeStream(io.BufferedIOBase):
         left = self._size - self._pos
         if size == 0 or left <= 0:
             return b""
-        if size >= self._buffer_size:
+        if size >= self._direct:
             data = self._next(min(size, left))
             self._pos += len(data)
             return data

@@ -124,9 +124,10 @@ class DropboxSettings(BaseStorage):
     #: in parts of this size (a multiple of 4 MiB, the block size of Dropbox's content hash).
     CHUNK_SIZE: ClassVar[int] = 4 * MiB
 
-    _root: str
     #: Seconds a call may spend waiting out rate limits (429, too_many_write_operations).
     max_retry_wait: ClassVar[float] = 60.0
+
+    _root: str
     _write_mode: str
 
     def _configure(self) -> None:

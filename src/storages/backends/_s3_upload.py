@@ -87,9 +87,8 @@ class S3Uploads(S3Settings):
             **self._sse_c_params(),
         )
         part = {"PartNumber": number, "ETag": response["ETag"]}
-        member = f"Checksum{algorithm}" if algorithm else ""
-        if member in response:
-            part[member] = response[member]
+        if algorithm and f"Checksum{algorithm}" in response:
+            part[f"Checksum{algorithm}"] = response[f"Checksum{algorithm}"]
         return part
 
     def _complete_upload(self, target: UploadTarget, state: Any, parts: list[Any]) -> None:
